@@ -1,0 +1,71 @@
+"""The ``alpsdx`` command line (Typer).
+
+Each capability registers its verbs from a module under ``alpsdx/commands/``; this module
+only assembles them and maps every ``AlpsdxError`` to a one-line message and exit code 2,
+so a user never sees a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from alpsdx import __version__
+from alpsdx.errors import AlpsdxError
+
+app = typer.Typer(
+    name="alpsdx",
+    help="Decision support for autoimmune lymphoproliferative syndrome (ALPS).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Modules under alpsdx.commands that define ``register(app)``; one line per capability.
+COMMAND_MODULES = [
+    "alpsdx.commands.core",
+]
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        module.register(app)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, turning alpsdx errors into exit code 2."""
+    _register_all()
+    try:
+        app(args=argv, standalone_mode=False)
+    except AlpsdxError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,357 @@
+"""The validated domain model: one patient ("case") as ``../shared/case-format.md`` defines it.
+
+Strict by design: unknown keys are errors (a typo must not silently drop a finding), and
+impossible values (negative counts, percentages over 100, dates in the future, evaluation
+before birth) are refused with the field and the value named. Absent means unknown.
+Observations keep their original value and unit; canonical values are derived on demand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from alpsdx import units
+from alpsdx.errors import InputError, UnitError
+
+__all__ = [
+    "ApoptosisAssay",
+    "Case",
+    "Cytopenia",
+    "Finding",
+    "Findings",
+    "Medication",
+    "Observation",
+    "Sex",
+    "Variant",
+    "case_from_dict",
+    "load_case",
+    "parse_case_text",
+]
+
+DAYS_PER_YEAR = 365.25
+
+
+def today() -> dt.date:
+    """The current date (one place, so tests and the CLI agree on 'the future')."""
+    return dt.date.today()
+
+
+class _Carried(ValueError):
+    """Carries a typed alpsdx error through pydantic so its location can be added."""
+
+    def __init__(self, err: InputError) -> None:
+        super().__init__(str(err))
+        self.err = err
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _not_future(value: dt.date | None, info_name: str) -> dt.date | None:
+    if value is not None and value > today():
+        raise ValueError(f"date {value.isoformat()} is in the future (today is {today().isoformat()})")
+    return value
+
+
+class Sex(StrEnum):
+    female = "female"
+    male = "male"
+    other = "other"
+    unknown = "unknown"
+
+
+class Cytopenia(StrEnum):
+    """Autoimmune cytopenia lineages named by the NIH 2009 secondary criterion."""
+
+    hemolytic_anemia = "hemolytic_anemia"
+    thrombocytopenia = "thrombocytopenia"
+    neutropenia = "neutropenia"
+
+
+class Finding(_Strict):
+    """A clinical finding (lymphadenopathy, splenomegaly, ...) with its time course."""
+
+    present: bool | None = None
+    onset: dt.date | None = None
+    duration_months: float | None = Field(default=None, ge=0)
+    malignancy_excluded: bool | None = None
+    infection_excluded: bool | None = None
+    date: dt.date | None = None  # when the finding was last documented
+
+    @field_validator("onset", "date")
+    @classmethod
+    def _past(cls, v: dt.date | None) -> dt.date | None:
+        return _not_future(v, "onset")
+
+
+class Findings(_Strict):
+    lymphadenopathy: Finding | None = None
+    splenomegaly: Finding | None = None
+    hepatomegaly: Finding | None = None
+    autoimmune_cytopenias: list[Cytopenia] | None = None
+    typical_histology: bool | None = None
+    family_history_lymphoproliferation: bool | None = None
+    splenectomy: bool | None = None
+    lymphoma: bool | None = None
+
+    @field_validator("autoimmune_cytopenias")
+    @classmethod
+    def _unique(cls, v: list[Cytopenia] | None) -> list[Cytopenia] | None:
+        if v is None:
+            return v
+        seen: list[Cytopenia] = []
+        for c in v:
+            if c in seen:
+                raise ValueError(f"lineage {c.value!r} is listed twice")
+            seen.append(c)
+        return seen
+
+
+class Observation(_Strict):
+    """One measured value in its original unit. ``analyte`` is an alpsdx key or a LOINC code."""
+
+    analyte: str
+    value: float
+    unit: str
+    date: dt.date | None = None
+    source: str | None = None
+
+    @field_validator("date")
+    @classmethod
+    def _past(cls, v: dt.date | None) -> dt.date | None:
+        return _not_future(v, "date")
+
+    @model_validator(mode="after")
+    def _check(self) -> Observation:
+        try:
+            key = units.resolve_analyte(self.analyte)
+            if key != self.analyte:
+                object.__setattr__(self, "analyte", key)
+            units.check_value(key, self.value, self.unit)
+        except UnitError as err:
+            raise _Carried(err) from None
+        return self
+
+    @property
+    def canonical_value(self) -> float:
+        """The value in the analyte's canonical unit (see knowledge/data/analytes.yaml)."""
+        return units.to_canonical(self.analyte, self.value, self.unit)
+
+    @property
+    def canonical_unit(self) -> str:
+        return units.canonical_unit(self.analyte)
+
+
+class ApoptosisAssay(_Strict):
+    """One in-vitro FAS-mediated apoptosis assay."""
+
+    result: Literal["defective", "normal", "indeterminate"]
+    date: dt.date | None = None
+    pct_of_control: float | None = Field(default=None, ge=0)
+    lab: str | None = None
+
+    @field_validator("date")
+    @classmethod
+    def _past(cls, v: dt.date | None) -> dt.date | None:
+        return _not_future(v, "date")
+
+
+class Variant(_Strict):
+    """A reported genetic variant (see ``alpsdx.genetics`` for annotation)."""
+
+    gene: str
+    hgvs_c: str | None = None
+    hgvs_p: str | None = None
+    origin: Literal["germline", "somatic", "unknown"] = "unknown"
+    zygosity: Literal["heterozygous", "homozygous", "hemizygous", "compound_heterozygous", "unknown"] = "unknown"
+    classification: Literal["pathogenic", "likely_pathogenic", "vus", "likely_benign", "benign"] | None = None
+    vaf: float | None = Field(default=None, ge=0, le=1)
+    sample: str | None = None  # e.g. "whole_blood", "sorted_dnt"
+    consequence: str | None = None
+    date: dt.date | None = None
+    source: str | None = None
+
+    @field_validator("gene")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        if not v:
+            raise ValueError("gene symbol is empty")
+        return v.upper()
+
+    @property
+    def is_pathogenic(self) -> bool:
+        """Pathogenic or likely pathogenic by the reported ACMG class; a VUS never is."""
+        return self.classification in ("pathogenic", "likely_pathogenic")
+
+
+class Medication(_Strict):
+    name: str
+    dose_mg: float | None = Field(default=None, ge=0)
+    frequency: str | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+    route: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        if not v:
+            raise ValueError("medication name is empty")
+        return v.lower()
+
+    @model_validator(mode="after")
+    def _order(self) -> Medication:
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class Case(_Strict):
+    """One patient as of an evaluation date."""
+
+    id: str = Field(min_length=1)
+    sex: Sex = Sex.unknown
+    birth_date: dt.date | None = None
+    age_years: float | None = Field(default=None, ge=0, le=130)
+    evaluation_date: dt.date | None = None
+    findings: Findings = Field(default_factory=Findings)
+    observations: list[Observation] = Field(default_factory=list)
+    apoptosis_assays: list[ApoptosisAssay] = Field(default_factory=list)
+    variants: list[Variant] = Field(default_factory=list)
+    medications: list[Medication] = Field(default_factory=list)
+    height_cm: float | None = Field(default=None, gt=0, le=250)
+    weight_kg: float | None = Field(default=None, gt=0, le=400)
+
+    @field_validator("birth_date", "evaluation_date")
+    @classmethod
+    def _past(cls, v: dt.date | None) -> dt.date | None:
+        return _not_future(v, "date")
+
+    @model_validator(mode="after")
+    def _dates(self) -> Case:
+        if self.birth_date and self.evaluation_date and self.evaluation_date < self.birth_date:
+            raise ValueError(
+                f"evaluation_date {self.evaluation_date} is before birth_date {self.birth_date}"
+            )
+        if self.birth_date:
+            for i, o in enumerate(self.observations):
+                if o.date and o.date < self.birth_date:
+                    raise ValueError(f"observations[{i}].date {o.date} is before birth_date {self.birth_date}")
+        return self
+
+    def at(self, evaluation_date: dt.date | None) -> Case:
+        """The same case evaluated on another date (``None`` keeps the case's own date)."""
+        if evaluation_date is None:
+            return self
+        return self.model_copy(update={"evaluation_date": evaluation_date})
+
+    @property
+    def as_of(self) -> dt.date:
+        """The evaluation date: the case's own, else today."""
+        return self.evaluation_date or today()
+
+    @property
+    def age(self) -> float | None:
+        """Age in years at the evaluation date, from birth_date, else ``age_years``."""
+        if self.birth_date is not None:
+            return (self.as_of - self.birth_date).days / DAYS_PER_YEAR
+        return self.age_years
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The case as case-format JSON (unset fields left out, so it round-trips)."""
+        data: dict[str, Any] = self.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+        return data
+
+
+# --- parsing: the one boundary where pydantic errors become InputError -----------------
+
+
+def _loc(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _input_error(exc: ValidationError, source: str | None) -> InputError:
+    err = exc.errors(include_url=False)[0]
+    field = _loc(err.get("loc", ()))
+    msg = err.get("msg", "invalid value")
+    ctx = err.get("ctx") or {}
+    inner = ctx.get("error")
+    if isinstance(inner, _Carried):
+        e = inner.err
+        sub = (e.field or "").split(".")[-1]
+        where = f"{field}.{sub}" if field and sub else (field or e.field or "")
+        if source:
+            where = f"{source}: {where}"
+        return type(e)(e.message, field=where or None, value=e.value, expected=e.expected)
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    value = err.get("input")
+    if err.get("type") == "extra_forbidden":
+        msg = "unknown key (a typo would silently drop data, so it is refused)"
+        value = field.rsplit(".", 1)[-1]
+    elif isinstance(value, dict | list):
+        value = None
+    if source:
+        field = f"{source}: {field}" if field else source
+    return InputError(msg, field=field or None, value=value)
+
+
+def case_from_dict(data: Any, source: str | None = None) -> Case:
+    """Validate a parsed case; raises ``InputError`` naming the field and the value."""
+    if not isinstance(data, dict):
+        raise InputError("a case must be a JSON/YAML object", field=source, value=type(data).__name__)
+    try:
+        return Case.model_validate(data)
+    except ValidationError as exc:
+        raise _input_error(exc, source) from None
+
+
+def parse_case_text(text: str, *, fmt: Literal["json", "yaml", "auto"] = "auto", source: str | None = None) -> Case:
+    """Parse case JSON or YAML text (``auto``: JSON when it starts with '{')."""
+    stripped = text.lstrip()
+    if fmt == "auto":
+        fmt = "json" if stripped.startswith("{") else "yaml"
+    try:
+        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", field=source) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML: {exc}", field=source) from None
+    return case_from_dict(data, source)
+
+
+def load_case(path: str | Path) -> Case:
+    """Read a case file (``.json``, ``.yaml``/``.yml``)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", field=str(p)) from None
+    except UnicodeDecodeError:
+        raise InputError("file is not UTF-8 text", field=str(p)) from None
+    fmt: Literal["json", "yaml", "auto"] = (
+        "json" if p.suffix.lower() == ".json" else "yaml" if p.suffix.lower() in (".yaml", ".yml") else "auto"
+    )
+    return parse_case_text(text, fmt=fmt, source=str(p))
