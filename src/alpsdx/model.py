@@ -31,6 +31,7 @@ from alpsdx.errors import InputError, UnitError
 __all__ = [
     "ApoptosisAssay",
     "Case",
+    "ClinicalEvent",
     "Cytopenia",
     "Finding",
     "Findings",
@@ -222,6 +223,39 @@ class Medication(_Strict):
         return self
 
 
+EVENT_KINDS = (
+    "b_symptoms",            # fever, drenching night sweats or weight loss (constitutional symptoms)
+    "node_size",             # a measured lymph node: value = size (cm or mm), site = where
+    "spleen_size",           # spleen length below costal margin or craniocaudal (cm)
+    "pet_suv",               # FDG-PET SUVmax of a lesion: value = SUVmax, site = which node
+    "splenectomy_proposed",  # splenectomy is being considered
+    "splenectomy",           # splenectomy performed (date)
+    "vaccination",           # e.g. site="pneumococcal", "meningococcal", "hib"
+    "antibiotic_prophylaxis",  # e.g. site="penicillin V"
+    "biopsy",                # a biopsy performed: site = which node
+    "other",
+)
+
+
+class ClinicalEvent(_Strict):
+    """A dated clinical event the care module reads (B symptoms, node sizes, PET, splenectomy)."""
+
+    kind: Literal[
+        "b_symptoms", "node_size", "spleen_size", "pet_suv", "splenectomy_proposed",
+        "splenectomy", "vaccination", "antibiotic_prophylaxis", "biopsy", "other",
+    ]
+    date: dt.date | None = None
+    site: str | None = None
+    value: float | None = Field(default=None, ge=0)
+    unit: str | None = None
+    note: str | None = None
+
+    @field_validator("date")
+    @classmethod
+    def _past(cls, v: dt.date | None) -> dt.date | None:
+        return _not_future(v, "date")
+
+
 class Case(_Strict):
     """One patient as of an evaluation date."""
 
@@ -235,6 +269,7 @@ class Case(_Strict):
     apoptosis_assays: list[ApoptosisAssay] = Field(default_factory=list)
     variants: list[Variant] = Field(default_factory=list)
     medications: list[Medication] = Field(default_factory=list)
+    clinical_events: list[ClinicalEvent] = Field(default_factory=list)
     height_cm: float | None = Field(default=None, gt=0, le=250)
     weight_kg: float | None = Field(default=None, gt=0, le=400)
 
