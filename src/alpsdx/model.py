@@ -132,6 +132,9 @@ class Observation(_Strict):
     unit: str
     date: dt.date | None = None
     source: str | None = None
+    # False when a DNT value was gated without TCRab (CD3+CD4-CD8- only): gamma-delta DNT
+    # are then included, which the NIH 2009 criterion does not allow.
+    tcrab_gated: bool | None = None
 
     @field_validator("date")
     @classmethod
@@ -270,6 +273,9 @@ class Case(_Strict):
     variants: list[Variant] = Field(default_factory=list)
     medications: list[Medication] = Field(default_factory=list)
     clinical_events: list[ClinicalEvent] = Field(default_factory=list)
+    # Genes sequenced so far (e.g. ["FAS"]); with no pathogenic variant in them the mutation
+    # criterion is "not met" (ALPS-U) rather than "unknown". Extension of case-format.md.
+    genes_tested: list[str] | None = None
     height_cm: float | None = Field(default=None, gt=0, le=250)
     weight_kg: float | None = Field(default=None, gt=0, le=400)
 

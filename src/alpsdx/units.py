@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from alpsdx import knowledge
@@ -41,7 +41,7 @@ def analytes() -> Mapping[str, Mapping[str, Any]]:
     return result
 
 
-@lru_cache(maxsize=None)
+@cache
 def _loinc_index() -> dict[str, str]:
     index: dict[str, str] = {}
     for key, info in analytes().items():
@@ -50,7 +50,7 @@ def _loinc_index() -> dict[str, str]:
     return index
 
 
-@lru_cache(maxsize=None)
+@cache
 def resolve_analyte(name: str) -> str:
     """An alpsdx analyte key from a key or a LOINC code; ``UnitError`` if unknown."""
     if name in analytes():
@@ -82,7 +82,7 @@ def _registry() -> Any:
     return PintUcumRegistry()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parse(unit: str) -> Any:
     """UCUM string -> pint Quantity of magnitude 1 (cached; parsing is the slow part)."""
     ureg = _registry()
@@ -107,7 +107,7 @@ def _accepted(key: str) -> str:
     return f"{examples} (canonical {info['canonical_unit']})"
 
 
-@lru_cache(maxsize=None)
+@cache
 def factor(key: str, unit: str) -> float:
     """Multiplicative factor taking a value of ``key`` in ``unit`` to its canonical unit."""
     key = resolve_analyte(key)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from types import MappingProxyType
 from typing import Any
@@ -34,7 +34,7 @@ def _data_dir() -> Any:
     return resources.files(__name__).joinpath("data")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> Mapping[str, Any]:
     """Load ``knowledge/data/<name>.yaml`` (``name`` may contain a sub-folder, e.g. ``criteria/nih2009``)."""
     path = _data_dir().joinpath(*f"{name}.yaml".split("/"))

@@ -1,0 +1,360 @@
+"""Shared machinery for diagnostic criteria sets: three-valued rules, evidence, categories.
+
+A criteria set is data (``knowledge/data/criteria/<id>.yaml``: rules, their kind, parameters,
+citations and the tests that settle them) plus a short class that says how rule statuses
+combine into a category. Rule *kinds* (how one rule reads the case) live in ``rules.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+from typing import Any, ClassVar
+
+from alpsdx import knowledge
+from alpsdx.criteria.settings import Settings
+from alpsdx.model import Case, Medication, Observation
+
+__all__ = [
+    "Category",
+    "Context",
+    "CriteriaSet",
+    "Evaluation",
+    "Evidence",
+    "NextTest",
+    "Rule",
+    "RuleResult",
+    "Status",
+]
+
+
+class Status(StrEnum):
+    met = "met"
+    not_met = "not_met"
+    unknown = "unknown"
+
+
+class Category(StrEnum):
+    definitive = "definitive"
+    probable = "probable"
+    not_met = "not_met"
+    indeterminate = "indeterminate"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One datum a rule used: an analyte value with unit and date, or a finding."""
+
+    item: str
+    value: Any
+    unit: str | None = None
+    date: dt.date | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"item": self.item, "value": self.value}
+        if self.unit is not None:
+            out["unit"] = self.unit
+        out["date"] = self.date.isoformat() if self.date else None
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    """The outcome of one criterion for one case."""
+
+    id: str
+    group: str
+    label: str
+    status: Status
+    evidence: tuple[Evidence, ...]
+    threshold: str
+    citation: str
+    notes: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()  # tests that would settle an unknown, overriding the rule's own
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "group": self.group,
+            "label": self.label,
+            "status": self.status.value,
+            "evidence": [e.to_dict() for e in self.evidence],
+            "threshold": self.threshold,
+            "citation": self.citation,
+            "citation_text": knowledge.resolve_citation(self.citation),
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NextTest:
+    test: str
+    why: str
+    criterion: str
+    cost: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"test": self.test, "why": self.why, "criterion": self.criterion}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A case evaluated under one criteria set on one date."""
+
+    case_id: str
+    criteria_set: str
+    title: str
+    evaluation_date: dt.date
+    category: Category
+    criteria: tuple[RuleResult, ...]
+    next_tests: tuple[NextTest, ...]
+    category_label: str = ""
+
+    def status_of(self, rule_id: str) -> Status:
+        for r in self.criteria:
+            if r.id == rule_id:
+                return r.status
+        raise KeyError(rule_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "criteria_set": self.criteria_set,
+            "title": self.title,
+            "evaluation_date": self.evaluation_date.isoformat(),
+            "category": self.category.value,
+            "category_label": self.category_label,
+            "criteria": [r.to_dict() for r in self.criteria],
+            "next_tests": [t.to_dict() for t in self.next_tests],
+        }
+
+
+class Context:
+    """A case as of its evaluation date: newest observation per analyte, active drugs.
+
+    Observations dated after the evaluation date are ignored; undated ones count as current
+    (and the evidence says so). Built once per evaluation and shared by every rule.
+    """
+
+    def __init__(self, case: Case, settings: Settings) -> None:
+        self.case = case
+        self.as_of: dt.date = case.as_of
+        self.settings = settings
+
+    @cached_property
+    def _latest(self) -> dict[str, Observation]:
+        best: dict[str, Observation] = {}
+        as_of = self.as_of
+        for o in self.case.observations:
+            if o.date is not None and o.date > as_of:
+                continue
+            cur = best.get(o.analyte)
+            if cur is None:
+                best[o.analyte] = o
+                continue
+            # An undated value counts as current: it wins over any dated one.
+            if cur.date is None:
+                continue
+            if o.date is None or o.date >= cur.date:
+                best[o.analyte] = o
+        return best
+
+    def latest(self, analyte: str) -> Observation | None:
+        """Newest observation of ``analyte`` on or before the evaluation date."""
+        return self._latest.get(analyte)
+
+    def series(self, analyte: str) -> list[Observation]:
+        """All dated observations of ``analyte`` up to the evaluation date, oldest first."""
+        obs = [o for o in self.case.observations if o.analyte == analyte and o.date and o.date <= self.as_of]
+        return sorted(obs, key=lambda o: o.date or dt.date.min)
+
+    def evidence(self, obs: Observation, note: str | None = None) -> Evidence:
+        """Evidence for an observation, in the canonical unit, noting original unit and dating."""
+        notes = []
+        if obs.unit != obs.canonical_unit:
+            notes.append(f"reported as {obs.value:g} {obs.unit}")
+        if obs.date is None:
+            notes.append("undated: counted as current")
+        if note:
+            notes.append(note)
+        return Evidence(
+            item=obs.analyte,
+            value=round(obs.canonical_value, 6),
+            unit=obs.canonical_unit,
+            date=obs.date,
+            note="; ".join(notes) or None,
+        )
+
+    def active_medications(self, on: dt.date | None = None) -> list[Medication]:
+        day = on or self.as_of
+        return [
+            m
+            for m in self.case.medications
+            if (m.start is None or m.start <= day) and (m.end is None or m.end >= day)
+        ]
+
+
+RuleFn = Callable[["Rule", Context], RuleResult]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One criterion as declared in a criteria YAML file, bound to its kind's function."""
+
+    id: str
+    group: str
+    kind: str
+    label: str
+    citation: str
+    params: Mapping[str, Any]
+    tests: tuple[Mapping[str, Any], ...]
+    fn: RuleFn
+
+    def evaluate(self, ctx: Context) -> RuleResult:
+        return self.fn(self, ctx)
+
+    def result(
+        self,
+        status: Status,
+        evidence: Iterable[Evidence] = (),
+        threshold: str = "",
+        notes: Iterable[str] = (),
+        needs: Iterable[str] = (),
+        citation: str | None = None,
+    ) -> RuleResult:
+        return RuleResult(
+            id=self.id,
+            group=self.group,
+            label=self.label,
+            status=status,
+            evidence=tuple(evidence),
+            threshold=threshold,
+            citation=citation or self.citation,
+            notes=tuple(notes),
+            needs=tuple(needs),
+        )
+
+
+@dataclass
+class CriteriaSet:
+    """Base class: load the set's YAML, evaluate every rule, combine into a category.
+
+    Subclasses set ``id`` and implement ``categorize``; everything else is shared, including
+    the search for next tests (each unknown rule tried both ways).
+    """
+
+    id: ClassVar[str]
+    rules: tuple[Rule, ...] = field(init=False)
+    title: str = field(init=False)
+    citation: str = field(init=False)
+    category_labels: Mapping[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        from alpsdx.criteria.rules import KINDS
+
+        spec = knowledge.load(f"criteria/{self.id}")
+        self.title = str(spec["title"])
+        self.citation = str(spec["citation"])
+        self.category_labels = spec.get("categories", {})
+        rules = []
+        for r in spec["rules"]:
+            rules.append(
+                Rule(
+                    id=r["id"],
+                    group=r["group"],
+                    kind=r["kind"],
+                    label=r["label"],
+                    citation=r["citation"],
+                    params=r.get("params", {}),
+                    tests=tuple(r.get("tests", ())),
+                    fn=KINDS[r["kind"]],
+                )
+            )
+        self.rules = tuple(rules)
+
+    # -- to be provided by each set -------------------------------------------------------
+    def categorize(self, statuses: Mapping[str, Status]) -> Category:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------------------
+    def group(self, name: str) -> list[str]:
+        return [r.id for r in self.rules if r.group == name]
+
+    def evaluate(self, case: Case, settings: Settings | None = None) -> Evaluation:
+        ctx = Context(case, settings or Settings.default())
+        results = tuple(rule.evaluate(ctx) for rule in self.rules)
+        statuses = {r.id: r.status for r in results}
+        category = self.categorize(statuses)
+        return Evaluation(
+            case_id=case.id,
+            criteria_set=self.id,
+            title=self.title,
+            evaluation_date=ctx.as_of,
+            category=category,
+            criteria=results,
+            next_tests=self.next_tests(results, statuses, category),
+            category_label=str(self.category_labels.get(category.value, "")),
+        )
+
+    def next_tests(
+        self, results: Sequence[RuleResult], statuses: Mapping[str, Status], category: Category
+    ) -> tuple[NextTest, ...]:
+        """Tests whose result could change the category: each unknown rule tried both ways."""
+        if category in (Category.definitive, Category.not_met):
+            return ()
+        by_id = {r.id: r for r in self.rules}
+        found: list[NextTest] = []
+        seen: set[str] = set()
+        for res in results:
+            if res.status is not Status.unknown:
+                continue
+            outcomes = {
+                s: self.categorize({**statuses, res.id: s}) for s in (Status.met, Status.not_met)
+            }
+            changes = [s for s, c in outcomes.items() if c != category]
+            if not changes:
+                continue
+            why = "; ".join(f"if {s.value.replace('_', ' ')}: {outcomes[s].value}" for s in changes)
+            why = f"{res.id} is unknown ({why})"
+            if res.needs:
+                tests = [{"test": t, "cost": 0} for t in res.needs]
+            else:
+                tests = list(by_id[res.id].tests)
+            for t in tests:
+                name = str(t["test"])
+                if name in seen:
+                    continue
+                seen.add(name)
+                found.append(NextTest(test=name, why=why, criterion=res.id, cost=int(t.get("cost", 9))))
+        found.sort(key=lambda t: t.cost)
+        return tuple(found)
+
+
+class RequiredPlusAccessory(CriteriaSet):
+    """Required criteria plus primary (definitive) or secondary (probable) accessory criteria.
+
+    A failed required criterion -> not_met; all required met plus a primary -> definitive,
+    plus a secondary -> probable; all required met and every accessory known not met ->
+    not_met; anything else cannot be decided from the data -> indeterminate.
+    """
+
+    def categorize(self, statuses: Mapping[str, Status]) -> Category:
+        req = [statuses[i] for i in self.group("required")]
+        if Status.not_met in req:
+            return Category.not_met
+        prim = [statuses[i] for i in self.group("primary")]
+        sec = [statuses[i] for i in self.group("secondary")]
+        if all(s is Status.met for s in req):
+            if Status.met in prim:
+                return Category.definitive
+            if Status.met in sec:
+                return Category.probable
+            if all(s is Status.not_met for s in prim + sec):
+                return Category.not_met
+        return Category.indeterminate
