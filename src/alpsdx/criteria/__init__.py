@@ -11,7 +11,7 @@ Each set is a short class over shared machinery (``base.py``) and a cited YAML f
 from __future__ import annotations
 
 import datetime as dt
-from functools import cache, lru_cache
+from functools import cache
 
 from alpsdx.criteria.base import Category, CriteriaSet, Evaluation, NextTest, RuleResult, Status
 from alpsdx.criteria.nih2009 import NIH2009
