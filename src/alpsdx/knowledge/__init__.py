@@ -18,7 +18,7 @@ import yaml
 
 from alpsdx.errors import KnowledgeError
 
-__all__ = ["citation", "citations", "freeze", "kb_version", "load", "resolve_citation"]
+__all__ = ["citation", "citations", "freeze", "kb_version", "load", "resolve_citation", "thaw"]
 
 
 def freeze(obj: Any) -> Any:
@@ -27,6 +27,15 @@ def freeze(obj: Any) -> Any:
         return MappingProxyType({k: freeze(v) for k, v in obj.items()})
     if isinstance(obj, list):
         return tuple(freeze(v) for v in obj)
+    return obj
+
+
+def thaw(obj: Any) -> Any:
+    """Plain (JSON-serialisable) copy of a frozen knowledge value."""
+    if isinstance(obj, Mapping):
+        return {k: thaw(v) for k, v in obj.items()}
+    if isinstance(obj, tuple | list):
+        return [thaw(v) for v in obj]
     return obj
 
 

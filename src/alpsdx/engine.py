@@ -1,0 +1,83 @@
+"""The one call every adapter makes: assess a case and get the contract JSON.
+
+``assess(case)`` evaluates the criteria (one set or all side by side), classifies the
+subtype, lists next tests, considerations, the care section and the annotated variants,
+and stamps the knowledge-base version so the result can be reproduced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from alpsdx import knowledge
+from alpsdx.classify import classify
+from alpsdx.criteria import CRITERIA_SETS, Evaluation, Settings, evaluate
+from alpsdx.errors import InputError
+from alpsdx.model import Case
+
+__all__ = ["DISCLAIMER", "assess", "disagreements"]
+
+DISCLAIMER = ("alpsdx supports, and does not replace, the clinical judgement of the treating "
+              "physician. Every rule shows its source.")
+
+
+def _evaluation_dict(case: Case, ev: Evaluation) -> dict[str, Any]:
+    cls = classify(case, ev)
+    out = ev.to_dict()
+    out["subtype"] = cls.subtype
+    out["subtype_basis"] = cls.basis
+    out["considerations"] = list(cls.considerations)
+    return out
+
+
+def disagreements(evals: dict[str, Evaluation]) -> list[str]:
+    """Human-readable lines where criteria sets reach different categories."""
+    cats = {name: ev.category.value for name, ev in evals.items()}
+    if len(set(cats.values())) <= 1:
+        return []
+    return [", ".join(f"{name}: {cat}" for name, cat in cats.items())]
+
+
+def _care(case: Case) -> list[dict[str, Any]]:
+    try:
+        from alpsdx.care import care_items
+    except ImportError:  # care lands with issue #5
+        return []
+    return [item.to_dict() for item in care_items(case)]
+
+
+def _variants(case: Case) -> list[dict[str, Any]]:
+    try:
+        from alpsdx.genetics import annotate
+    except ImportError:  # genetics lands with issue #4
+        return [v.model_dump(mode="json", exclude_none=True) for v in case.variants]
+    return [annotate(v).to_dict() for v in case.variants]
+
+
+def assess(case: Case, criteria: str = "nih2009", *, date: dt.date | None = None,
+           settings: Settings | None = None, care: bool = True) -> dict[str, Any]:
+    """Evaluate ``case`` and return the ``alpsdx evaluate --format json`` object.
+
+    ``criteria="all"`` evaluates every set: the primary object is NIH 2009 and the others
+    follow under ``other_sets`` with a ``disagreements`` list.
+    """
+    case = case.at(date)
+    settings = settings or Settings.default()
+    if criteria != "all" and criteria not in CRITERIA_SETS:
+        raise InputError("unknown criteria set", field="criteria", value=criteria,
+                         expected=" | ".join([*CRITERIA_SETS, "all"]))
+    names = list(CRITERIA_SETS) if criteria == "all" else [criteria]
+    evals = {name: evaluate(case, name, settings=settings) for name in names}
+    primary = next(iter(evals.values()))
+    out = _evaluation_dict(case, primary)
+    out["settings"] = {"dnt_comparator": settings.dnt_comparator}
+    if criteria == "all":
+        out["other_sets"] = [_evaluation_dict(case, ev) for ev in list(evals.values())[1:]]
+        out["disagreements"] = disagreements(evals)
+    out["variants"] = _variants(case)
+    if care:
+        out["care"] = _care(case)
+    out["kb_version"] = knowledge.kb_version()
+    out["disclaimer"] = DISCLAIMER
+    return out
