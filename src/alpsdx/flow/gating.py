@@ -1,0 +1,605 @@
+"""Automated gating of the ALPS double-negative T-cell (DNT) panel, in numpy/scipy only.
+
+singlets (FSC-A vs FSC-H) -> lymphocytes (FSC/SSC density peak and its contour) -> CD3+ ->
+TCRab+ -> CD4- CD8- (DNT) [-> B220+ among DNT]. Marker thresholds sit in the density
+valleys of the logicle-transformed data. Densities are estimated on a deterministic
+subsample; every gate is then applied to every event.
+
+Each gate is a small serialisable :class:`Gate` (name, channels, scales, parameters, parent)
+that can be drawn, re-applied to another file, or exported to FlowKit (gate ids are plain
+identifiers so FlowKit's own Gating-ML export re-imports). Range gates follow Gating-ML:
+``min <= x < max``; polygons use the even-odd rule, like FlowKit, in the gate's own space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from scipy import ndimage, signal
+
+from alpsdx.errors import GatingError
+from alpsdx.flow import qc
+from alpsdx.flow.markers import Panel
+from alpsdx.flow.qc import QCFlag
+
+__all__ = [
+    "Gate",
+    "GatingResult",
+    "Logicle",
+    "Threshold",
+    "apply_gates",
+    "auto_gate",
+    "find_threshold",
+    "gates_from_dicts",
+    "points_in_polygon",
+    "to_flowkit",
+]
+
+Scale = Literal["linear", "logicle"]
+
+
+# --------------------------------------------------------------------------- transforms
+
+
+@dataclass(frozen=True)
+class Logicle:
+    """Logicle (Parks 2006) with Gating-ML 2.0 parameters; forward and inverse."""
+
+    T: float = 262144.0
+    W: float = 0.5
+    M: float = 4.5
+    A: float = 0.0
+
+    def _fns(self) -> tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]:
+        try:  # the project's own implementation (alpsdx.flow.transforms), when present
+            from alpsdx.flow import transforms as tr
+
+            fwd = tr.logicle
+            inv = getattr(tr, "logicle_inverse", None) or tr.inverse_logicle  # type: ignore[attr-defined]
+            return fwd, inv
+        except (ImportError, AttributeError):
+            import flowutils.transforms as ft
+
+            def fwd(x: np.ndarray, T: float, W: float, M: float, A: float) -> np.ndarray:
+                return np.asarray(ft.logicle(np.asarray(x, dtype=float), None, t=T, m=M, w=W, a=A))
+
+            def inv(y: np.ndarray, T: float, W: float, M: float, A: float) -> np.ndarray:
+                return np.asarray(
+                    ft.logicle_inverse(np.asarray(y, dtype=float), None, t=T, m=M, w=W, a=A)
+                )
+
+            return fwd, inv
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        fwd, _ = self._fns()
+        return np.asarray(fwd(np.asarray(x, dtype=float), T=self.T, W=self.W, M=self.M, A=self.A))
+
+    def inverse(self, y: np.ndarray | float) -> np.ndarray:
+        _, inv = self._fns()
+        arr = np.atleast_1d(np.asarray(y, dtype=float))
+        return np.asarray(inv(arr, T=self.T, W=self.W, M=self.M, A=self.A))
+
+    def inverse1(self, y: float) -> float:
+        return float(self.inverse(np.array([y]))[0])
+
+
+# --------------------------------------------------------------------------- gates
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One gate: ``polygon`` (2-D vertices) or ``range`` (per-dimension [min, max)), in the
+    gate's own space (``scales``: linear or logicle per channel), inside ``parent``."""
+
+    name: str  # plain identifier (FlowKit / Gating-ML id)
+    label: str  # what a lab scientist reads, e.g. "CD3+"
+    kind: Literal["polygon", "range"]
+    channels: tuple[str, ...]  # $PnN
+    scales: tuple[Scale, ...]
+    parent: str | None
+    markers: tuple[str, ...] = ()  # marker names for display, e.g. ("CD4", "CD8")
+    vertices: tuple[tuple[float, float], ...] = ()
+    bounds: tuple[tuple[float | None, float | None], ...] = ()
+    compensated: tuple[bool, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise GatingError("gate id must be a plain identifier", field="gate", value=self.name,
+                              expected="letters, digits and _ only (no + or -)")
+        if self.kind == "polygon" and (len(self.channels) != 2 or len(self.vertices) < 3):
+            raise GatingError("a polygon gate needs 2 channels and >= 3 vertices", field=self.name)
+        if self.kind == "range" and len(self.bounds) != len(self.channels):
+            raise GatingError("a range gate needs one (min, max) per channel", field=self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name, "label": self.label, "type": self.kind,
+            "channels": list(self.channels), "scales": list(self.scales),
+            "markers": list(self.markers), "parent": self.parent,
+            "compensated": list(self.compensated),
+        }
+        if self.kind == "polygon":
+            d["vertices"] = [[float(x), float(y)] for x, y in self.vertices]
+        else:
+            d["bounds"] = [[lo, hi] for lo, hi in self.bounds]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Gate:
+        try:
+            return cls(
+                name=d["name"], label=d.get("label", d["name"]), kind=d["type"],
+                channels=tuple(d["channels"]), scales=tuple(d["scales"]), parent=d.get("parent"),
+                markers=tuple(d.get("markers", ())),
+                vertices=tuple((float(x), float(y)) for x, y in d.get("vertices", ())),
+                bounds=tuple((None if lo is None else float(lo), None if hi is None else float(hi))
+                             for lo, hi in d.get("bounds", ())),
+                compensated=tuple(d.get("compensated", ())),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise GatingError(f"malformed gate definition: {exc}", field="gate",
+                              value=d.get("name") if isinstance(d, Mapping) else None) from None
+
+    def mask(self, columns: Mapping[str, np.ndarray], xf: Logicle,
+             subset: np.ndarray | None = None) -> np.ndarray:
+        """Boolean membership of every event (this gate only, parent not applied).
+
+        Range gates on logicle channels compare the *linear* values with the inverse-
+        transformed bounds (logicle is monotonic), which avoids transforming every event.
+        ``subset`` (indices) restricts the test to those events; others are False.
+        """
+        for c in self.channels:
+            if c not in columns:
+                raise GatingError(f"gate {self.name} needs channel {c}, absent from the sample",
+                                  field=self.name, value=c)
+        n = len(next(iter(columns.values())))
+        idx = subset
+        if self.kind == "range":
+            out = np.ones(n if idx is None else len(idx), dtype=bool)
+            for c, sc, (lo, hi) in zip(self.channels, self.scales, self.bounds, strict=True):
+                v = columns[c] if idx is None else columns[c][idx]
+                if lo is not None:
+                    out &= v >= (xf.inverse1(lo) if sc == "logicle" else lo)
+                if hi is not None:
+                    out &= v < (xf.inverse1(hi) if sc == "logicle" else hi)
+        else:
+            pts = []
+            for c, sc in zip(self.channels, self.scales, strict=True):
+                v = columns[c] if idx is None else columns[c][idx]
+                pts.append(xf.forward(v) if sc == "logicle" else v)
+            out = points_in_polygon(np.asarray(self.vertices, dtype=float), pts[0], pts[1])
+        if idx is None:
+            return out
+        full = np.zeros(n, dtype=bool)
+        full[idx[out]] = True
+        return full
+
+
+def points_in_polygon(vertices: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Even-odd (crossing-number) test of many points against one polygon, O(n log n).
+
+    Points are sorted by y once; each edge then only touches the points in its y-span.
+    """
+    n = x.shape[0]
+    inside = np.zeros(n, dtype=bool)
+    if n == 0:
+        return inside
+    xmin, ymin = vertices.min(axis=0)
+    xmax, ymax = vertices.max(axis=0)
+    cand = np.flatnonzero((x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
+    if cand.size == 0:
+        return inside
+    order = np.argsort(y[cand], kind="stable")
+    idx = cand[order]
+    ys = y[idx]
+    xs = x[idx]
+    par = np.zeros(idx.size, dtype=bool)
+    vx = vertices[:, 0]
+    vy = vertices[:, 1]
+    for i in range(len(vertices)):
+        x1, y1 = vx[i], vy[i]
+        x2, y2 = vx[i - 1], vy[i - 1]
+        if y1 == y2:
+            continue
+        lo, hi = (y1, y2) if y1 < y2 else (y2, y1)
+        # PNPOLY: the edge counts for points with lo <= y < hi
+        a = int(np.searchsorted(ys, lo, side="left"))
+        b = int(np.searchsorted(ys, hi, side="left"))
+        if a >= b:
+            continue
+        py = ys[a:b]
+        xint = x1 + (py - y1) * (x2 - x1) / (y2 - y1)
+        par[a:b] ^= xs[a:b] < xint
+    inside[idx] = par
+    return inside
+
+
+def apply_gates(gates: Sequence[Gate], columns: Mapping[str, np.ndarray],
+                xf: Logicle) -> dict[str, np.ndarray]:
+    """Masks of every gate with its parents applied (gates must come parent-first)."""
+    masks: dict[str, np.ndarray] = {}
+    for g in gates:
+        if g.parent is not None and g.parent not in masks:
+            raise GatingError(f"gate {g.name}: parent {g.parent} is not defined before it",
+                              field=g.name, value=g.parent)
+        if g.parent is None:
+            masks[g.name] = g.mask(columns, xf)
+        else:
+            masks[g.name] = g.mask(columns, xf, subset=np.flatnonzero(masks[g.parent]))
+    return masks
+
+
+def gates_from_dicts(items: Sequence[Mapping[str, Any]]) -> list[Gate]:
+    return [Gate.from_dict(d) for d in items]
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Where a positive/negative cut was placed (logicle units) and how clear it was."""
+
+    marker: str
+    position: float
+    method: Literal["valley", "tail", "fallback"]
+    depth: float | None  # valley density / smaller peak density (lower is clearer)
+    clear: bool
+    peaks: tuple[float, ...] = ()
+    n: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"marker": self.marker, "position": round(self.position, 5), "method": self.method,
+                "depth": None if self.depth is None else round(self.depth, 4),
+                "clear": self.clear, "peaks": [round(p, 4) for p in self.peaks], "n": self.n}
+
+
+_T_LO, _T_HI, _T_BINS = -0.1, 1.05, 288
+
+
+def find_threshold(y: np.ndarray, marker: str, *, max_depth: float, tail_fraction: float,
+                   fallback: float) -> Threshold:
+    """Positive/negative cut in logicle space: the density valley between the two most
+    prominent peaks; with one peak, the point where its negative (or positive) tail falls
+    to ``tail_fraction`` of the peak; with too few events, ``fallback``."""
+    y = y[np.isfinite(y)]
+    if y.size < 50:
+        return Threshold(marker, fallback, "fallback", None, False, (), int(y.size))
+    h, edges = np.histogram(np.clip(y, _T_LO, _T_HI), bins=_T_BINS, range=(_T_LO, _T_HI))
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    sm = ndimage.gaussian_filter1d(h.astype(float), 3.0, mode="constant")
+    root = np.sqrt(sm)
+    peaks, props = signal.find_peaks(root, prominence=0.06 * root.max(), distance=20)
+    if peaks.size >= 2:
+        top = peaks[np.argsort(props["prominences"])[::-1][:2]]
+        p1, p2 = sorted(int(p) for p in top)
+        v = p1 + int(np.argmin(sm[p1:p2 + 1]))
+        depth = float(sm[v] / min(sm[p1], sm[p2]))
+        return Threshold(marker, float(centres[v]), "valley", depth, depth <= max_depth,
+                         (float(centres[p1]), float(centres[p2])), int(y.size))
+    if peaks.size == 1:
+        p = int(peaks[0])
+        level = tail_fraction * sm[p]
+        if centres[p] >= fallback:  # one positive population: cut below its negative tail
+            below = np.flatnonzero(sm[:p] < level)
+            v = int(below[-1]) if below.size else 0
+        else:  # one negative population: cut above its positive tail
+            above = np.flatnonzero(sm[p:] < level)
+            v = p + int(above[0]) if above.size else _T_BINS - 1
+        return Threshold(marker, float(centres[v]), "tail", None, False, (float(centres[p]),),
+                         int(y.size))
+    return Threshold(marker, fallback, "fallback", None, False, (), int(y.size))
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass
+class GatingResult:
+    """Gates, per-event masks, counts, thresholds and QC flags of one sample."""
+
+    gates: list[Gate]
+    masks: dict[str, np.ndarray]
+    thresholds: dict[str, Threshold]
+    flags: list[QCFlag]
+    n_events: int
+    dnt_gate: str = "dnt"
+    tcrab_gate: str | None = "tcrab_pos"
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {k: int(np.count_nonzero(v)) for k, v in self.masks.items()}
+
+
+# --------------------------------------------------------------------------- scatter
+
+
+def _subsample(n: int, limit: int) -> np.ndarray | slice:
+    """A deterministic, evenly spread subsample (every k-th event)."""
+    if n <= limit:
+        return slice(None)
+    step = int(np.ceil(n / limit))
+    return slice(0, n, step)
+
+
+def singlet_gate(fa: np.ndarray, fh: np.ndarray, cha: str, chh: str, *, sig_lo: float,
+                 sig_hi: float, xmax: float) -> Gate:
+    """Singlets: events whose FSC-H/FSC-A ratio lies in [mode - sig_lo*s, mode + sig_hi*s];
+    doublets have a larger area for their height. Drawn as a wedge from the origin."""
+    ok = (fa > 0) & (fh > 0)
+    if np.count_nonzero(ok) < 100:
+        raise GatingError("too few events with positive FSC-A and FSC-H for a singlet gate",
+                          field="singlets", value=int(np.count_nonzero(ok)))
+    r = fh[ok] / fa[ok]
+    lo_q, hi_q = np.quantile(r, [0.005, 0.995])
+    h, e = np.histogram(r, bins=256, range=(lo_q, hi_q))
+    sm = ndimage.gaussian_filter1d(h.astype(float), 2.0)
+    mode = float(0.5 * (e[int(np.argmax(sm))] + e[int(np.argmax(sm)) + 1]))
+    upper = r[r >= mode] - mode
+    s = float(1.4826 * np.median(upper)) if upper.size else 0.05 * mode
+    s = max(s, 0.005 * mode)
+    lo = max(mode - sig_lo * s, 0.05 * mode)
+    hi = mode + sig_hi * s
+    X = float(xmax)
+    verts = ((0.0, 0.0), (X, lo * X), (X, hi * X))
+    return Gate("singlets", "Singlets", "polygon", (cha, chh), ("linear", "linear"), None,
+                ("FSC-A", "FSC-H"), vertices=verts, compensated=(False, False))
+
+
+def lymphocyte_gate(fsc: np.ndarray, ssc: np.ndarray, chf: str, chs: str, parent: str | None, *,
+                    contour: float, debris_frac: float, n_rays: int = 72) -> tuple[Gate, list[QCFlag]]:
+    """Lymphocytes: the scatter density peak with the lowest SSC among non-debris peaks,
+    bounded by its density contour (raised until no other cloud joins it)."""
+    flags: list[QCFlag] = []
+    if fsc.size < 200:
+        raise GatingError("too few events to find the lymphocyte cloud", field="lymphocytes",
+                          value=int(fsc.size), expected=">= 200 events")
+    x0 = min(float(np.quantile(fsc, 0.001)), 0.0)
+    x1 = float(np.quantile(fsc, 0.995)) * 1.05
+    y0 = min(float(np.quantile(ssc, 0.001)), 0.0)
+    y1 = float(np.quantile(ssc, 0.995)) * 1.05
+    nb = 256
+    h, xe, ye = np.histogram2d(fsc, ssc, bins=nb, range=((x0, x1), (y0, y1)))
+    sm = ndimage.gaussian_filter(h, 2.0)
+    mx = ndimage.maximum_filter(sm, size=9, mode="constant")
+    pk = np.argwhere((sm == mx) & (sm >= 0.02 * sm.max()))
+    if pk.size == 0:
+        raise GatingError("no density peak in FSC/SSC", field="lymphocytes")
+    heights = sm[pk[:, 0], pk[:, 1]]
+    fsc99 = float(np.quantile(fsc, 0.99))
+    xc = 0.5 * (xe[:-1] + xe[1:])
+    yc = 0.5 * (ye[:-1] + ye[1:])
+    not_debris = xc[pk[:, 0]] >= debris_frac * fsc99
+    cand = np.flatnonzero(not_debris)
+    if cand.size == 0:
+        flags.append(QCFlag("scatter_no_lymph_peak", "warning",
+                            "every FSC/SSC peak looks like debris; the highest peak was taken as lymphocytes"))
+        cand = np.arange(len(pk))
+    ch = heights[cand]
+    strong = cand[ch >= 0.1 * ch.max()]
+    lp = int(strong[np.argmin(yc[pk[strong, 1]])])
+    pi, pj = int(pk[lp, 0]), int(pk[lp, 1])
+    peak_h = float(sm[pi, pj])
+    others = [tuple(p) for k, p in enumerate(pk) if k != lp and heights[k] >= 0.02 * peak_h]
+    level = contour * peak_h
+    region = None
+    while level < 0.9 * peak_h:
+        lab, _ = ndimage.label(sm >= level)
+        comp = lab == lab[pi, pj]
+        if not any(comp[a, b] for a, b in others):
+            region = comp
+            break
+        level *= 1.25
+    if region is None:
+        raise GatingError("the lymphocyte cloud cannot be separated from its neighbours",
+                          field="lymphocytes")
+    if level > 1.5 * contour * peak_h:
+        flags.append(QCFlag("lymph_gate_tight", "info",
+                            f"lymphocyte contour raised to {level / peak_h:.2f} of the peak to keep "
+                            "neighbouring clouds out", value=round(level / peak_h, 3),
+                            threshold=contour, citation="site_setting"))
+    region = ndimage.binary_fill_holes(region)
+    # star-shaped outline: the first exit of rays cast from the peak
+    angles = np.linspace(0, 2 * np.pi, n_rays, endpoint=False)
+    steps = np.arange(0, 2 * nb, 0.25)
+    verts = []
+    for a in angles:
+        ii = pi + steps * np.cos(a)
+        jj = pj + steps * np.sin(a)
+        ri = np.round(ii).astype(int)
+        rj = np.round(jj).astype(int)
+        inb = (ri >= 0) & (ri < nb) & (rj >= 0) & (rj < nb)
+        ok = inb.copy()
+        ok[inb] = region[ri[inb], rj[inb]]
+        out = np.flatnonzero(~ok)
+        k = int(out[0]) if out.size else len(steps) - 1
+        r = steps[max(k - 1, 0)] + 0.5
+        fi = pi + r * np.cos(a)
+        fj = pj + r * np.sin(a)
+        vx = xe[0] + (fi + 0.5) * (xe[1] - xe[0])
+        vy = ye[0] + (fj + 0.5) * (ye[1] - ye[0])
+        verts.append((float(vx), float(vy)))
+    gate = Gate("lymphocytes", "Lymphocytes", "polygon", (chf, chs), ("linear", "linear"), parent,
+                ("FSC-A", "SSC-A"), vertices=tuple(verts), compensated=(False, False))
+    return gate, flags
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def auto_gate(
+    columns: Mapping[str, np.ndarray],
+    panel: Panel,
+    *,
+    xf: Logicle | None = None,
+    ranges: Mapping[str, float] | None = None,
+    compensated: bool = True,
+) -> GatingResult:
+    """Gate the ALPS DNT panel. ``columns``: $PnN -> linear (compensated) values, one per event."""
+    cfg = qc.settings()
+    g = cfg["gating"]
+    xf = xf or Logicle(float(g["logicle"]["T"]), float(g["logicle"]["W"]),
+                       float(g["logicle"]["M"]), float(g["logicle"]["A"]))
+    max_depth = qc.qc_value("max_valley_depth")
+    tail = float(g["fallback_tail_fraction"]["value"])
+    fb_cd3 = float(g["fallback_cd3_threshold"]["value"])
+    sub_n = int(g["density_subsample"]["value"])
+    flags: list[QCFlag] = []
+    gates: list[Gate] = []
+    masks: dict[str, np.ndarray] = {}
+    thresholds: dict[str, Threshold] = {}
+    n = len(next(iter(columns.values())))
+    if n == 0:
+        raise GatingError("the sample has no events", field="events", value=0)
+
+    def col(name: str) -> np.ndarray:
+        return columns[name]
+
+    def add(gate: Gate) -> np.ndarray:
+        parent = None if gate.parent is None else masks[gate.parent]
+        m = gate.mask(columns, xf, subset=None if parent is None else np.flatnonzero(parent))
+        gates.append(gate)
+        masks[gate.name] = m
+        return m
+
+    def sub_idx(mask: np.ndarray | None) -> np.ndarray:
+        idx = np.arange(n) if mask is None else np.flatnonzero(mask)
+        return idx[_subsample(idx.size, sub_n)]
+
+    sc = panel.scatter
+    parent: str | None = None
+    # 1. singlets
+    if "FSC-A" in sc and "FSC-H" in sc:
+        s = sub_idx(None)
+        fa = col(sc["FSC-A"])
+        gate = singlet_gate(fa[s], col(sc["FSC-H"])[s], sc["FSC-A"], sc["FSC-H"],
+                            sig_lo=float(g["singlet_sigmas_low"]["value"]),
+                            sig_hi=float(g["singlet_sigmas_high"]["value"]),
+                            xmax=4.0 * max(float(np.max(fa)), 1.0))
+        add(gate)
+        parent = "singlets"
+    else:
+        flags.append(QCFlag("no_singlet_gate", "info",
+                            "FSC-A and FSC-H are not both present: doublets were not removed"))
+    # 2. lymphocytes
+    fsc_name = sc.get("FSC-A") or sc.get("FSC-H")
+    if fsc_name is None or "SSC-A" not in sc:
+        raise GatingError("forward and side scatter channels are needed to find lymphocytes",
+                          field="scatter", value=", ".join(sorted(sc)) or "none",
+                          expected="FSC-A (or FSC-H) and SSC-A, or --channel FSC-A=<PnN>")
+    s = sub_idx(masks.get(parent) if parent else None)
+    gate, fl = lymphocyte_gate(col(fsc_name)[s], col(sc["SSC-A"])[s], fsc_name, sc["SSC-A"], parent,
+                               contour=float(g["lymph_contour_fraction"]["value"]),
+                               debris_frac=float(g["debris_fsc_fraction"]["value"]))
+    flags.extend(fl)
+    add(gate)
+    n_lymph = int(np.count_nonzero(masks["lymphocytes"]))
+    if n_lymph == 0:
+        raise GatingError("the lymphocyte gate is empty", field="lymphocytes", value=0)
+
+    def positive_gate(marker: str, name: str, label: str, parent_name: str, on: str,
+                      clear_code: str | None) -> None:
+        chan = panel.markers[marker]
+        s = sub_idx(masks[on])
+        t = find_threshold(xf.forward(col(chan)[s]), marker, max_depth=max_depth,
+                           tail_fraction=tail, fallback=fb_cd3)
+        thresholds[marker] = t
+        if not t.clear and clear_code:
+            flags.append(QCFlag(
+                clear_code, "warning" if marker == "CD3" else "info",
+                f"no clear {marker} valley: the {marker}+ cut was placed by the '{t.method}' rule "
+                f"at logicle {t.position:.3f}" + ("" if t.depth is None else f" (valley depth {t.depth:.2f})"),
+                value=None if t.depth is None else round(t.depth, 3), threshold=max_depth,
+                citation="site_setting"))
+        add(Gate(name, label, "range", (chan,), ("logicle",), parent_name, (marker,),
+                 bounds=((t.position, None),), compensated=(compensated,)))
+
+    # 3. CD3+ among lymphocytes
+    positive_gate("CD3", "cd3_pos", "CD3+", "lymphocytes", "lymphocytes", "no_cd3_valley")
+    # 4. TCRab+ among CD3+
+    t_parent = "cd3_pos"
+    tcrab_gate: str | None = None
+    if panel.has("TCRab"):
+        positive_gate("TCRab", "tcrab_pos", "TCRαβ+", "cd3_pos", "cd3_pos", "no_tcrab_valley")
+        t_parent = tcrab_gate = "tcrab_pos"
+    else:
+        flags.append(QCFlag(
+            "tcrab_absent", "warning",
+            "no TCRαβ channel: DNT reported as CD3+ CD4− CD8−, which also counts γδ T cells "
+            "and overestimates TCRαβ+ DNT", citation="oliveira2010"))
+    # 5. CD4- CD8- among TCRab+ (or CD3+)
+    s = sub_idx(masks[t_parent])
+    cuts = {}
+    for marker, code in (("CD4", "no_cd4_valley"), ("CD8", "no_cd8_valley")):
+        t = find_threshold(xf.forward(col(panel.markers[marker])[s]), marker, max_depth=max_depth,
+                           tail_fraction=tail, fallback=fb_cd3)
+        thresholds[marker] = t
+        cuts[marker] = t.position
+        if not t.clear:
+            flags.append(QCFlag(code, "warning",
+                                f"no clear {marker} valley among T cells: cut by the '{t.method}' rule "
+                                f"at logicle {t.position:.3f}", citation="site_setting"))
+    label = "CD4− CD8−" if tcrab_gate else "CD3+ CD4− CD8−"
+    add(Gate("dnt", label, "range", (panel.markers["CD4"], panel.markers["CD8"]),
+             ("logicle", "logicle"), t_parent, ("CD4", "CD8"),
+             bounds=((None, cuts["CD4"]), (None, cuts["CD8"])), compensated=(compensated, compensated)))
+    # 6. B220+ among DNT (threshold from all lymphocytes, where B cells give a clear peak)
+    if panel.has("B220"):
+        positive_gate("B220", "b220_pos", "B220+", "dnt", "lymphocytes", None)
+    # QC: denominators and compensation
+    min_l = qc.qc_value("min_lymphocytes")
+    if n_lymph < min_l:
+        flags.append(QCFlag("few_lymphocytes", "warning",
+                            f"only {n_lymph} lymphocytes gated (< {min_l:g}): the DNT percentage is imprecise",
+                            value=n_lymph, threshold=min_l, citation="site_setting"))
+    if not compensated:
+        flags.append(QCFlag("no_compensation", "warning",
+                            "no $SPILLOVER/$SPILL in the file and no matrix given: markers are uncompensated"))
+    if ranges:
+        labels = {v: k for k, v in panel.markers.items()}
+        chans = {c: col(c) for c in [*sc.values(), *panel.markers.values()] if c != sc.get("Time")}
+        flags.extend(qc.check_saturation(chans, ranges, labels))
+    if "Time" in sc:
+        flags.extend(qc.check_time_gap(col(sc["Time"])))
+    return GatingResult(gates=gates, masks=masks, thresholds=thresholds, flags=flags, n_events=n,
+                        dnt_gate="dnt", tcrab_gate=tcrab_gate)
+
+
+# --------------------------------------------------------------------------- FlowKit export
+
+
+def to_flowkit(gates: Sequence[Gate], xf: Logicle, comp_ref: str = "FCS",
+               matrix: Any = None) -> Any:
+    """A FlowKit GatingStrategy with the same gates (compensated dims use ``comp_ref``:
+    'FCS' for the file's $SPILLOVER, or a matrix id added with ``matrix``)."""
+    import flowkit as fk
+
+    gs = fk.GatingStrategy()
+    gs.add_transform("logicle", fk.transforms.LogicleTransform(
+        param_t=xf.T, param_w=xf.W, param_m=xf.M, param_a=xf.A))
+    if matrix is not None:
+        gs.add_comp_matrix(comp_ref, matrix)
+    paths: dict[str, tuple[str, ...]] = {}
+    for g in gates:
+        dims = []
+        for i, (c, scl) in enumerate(zip(g.channels, g.scales, strict=True)):
+            comp = comp_ref if (g.compensated and g.compensated[i]) else "uncompensated"
+            xref = "logicle" if scl == "logicle" else None
+            if g.kind == "range":
+                lo, hi = g.bounds[i]
+                dims.append(fk.Dimension(c, compensation_ref=comp, transformation_ref=xref,
+                                         range_min=lo, range_max=hi))
+            else:
+                dims.append(fk.Dimension(c, compensation_ref=comp, transformation_ref=xref))
+        if g.kind == "range":
+            fg = fk.gates.RectangleGate(g.name, dims)
+        else:
+            fg = fk.gates.PolygonGate(g.name, dims, [list(v) for v in g.vertices])
+        path = ("root",) if g.parent is None else (*paths[g.parent], g.parent)
+        gs.add_gate(fg, gate_path=path)
+        paths[g.name] = path
+    return gs

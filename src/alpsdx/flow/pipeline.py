@@ -1,0 +1,291 @@
+"""From a raw FCS file to DNT percentages: read -> compensate -> logicle -> gate.
+
+``analyse_fcs`` runs alpsdx's automated gating (``alpsdx.flow.gating``) or, when the lab
+gives its own Gating-ML 2.0 / FlowJo workspace, applies those gates with the DNT gate the
+user names. The result keeps the gates and per-event masks so the plot module can draw
+them, and turns into JSON or case observations (dated from $DATE).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alpsdx.errors import FlowError, GatingError
+from alpsdx.flow import qc
+from alpsdx.flow.compensation import SpillMatrix, load_spill_csv, spillover_from_text
+from alpsdx.flow.fcs import FCSData, read_fcs
+from alpsdx.flow.gating import GatingResult, Logicle, auto_gate
+from alpsdx.flow.markers import Panel, resolve_panel
+from alpsdx.flow.qc import QCFlag
+
+__all__ = ["DNTResult", "analyse_data", "analyse_fcs", "compensated_columns", "default_logicle"]
+
+ANALYTES = ("dnt_pct_lymphocytes", "dnt_pct_cd3", "dnt_pct_tcrab")
+
+
+def default_logicle() -> Logicle:
+    p = qc.settings()["gating"]["logicle"]
+    return Logicle(float(p["T"]), float(p["W"]), float(p["M"]), float(p["A"]))
+
+
+@dataclass
+class DNTResult:
+    """DNT counts and percentages of one sample, with the gates, QC flags and CIs."""
+
+    file: str
+    events: int
+    date: dt.date | None
+    method: str  # "auto" or "gates:<file>"
+    compensation: str  # "$SPILLOVER", "$SPILL", "user:<file>" or "none"
+    markers: dict[str, str]
+    counts: dict[str, int]
+    tcrab_present: bool
+    flags: list[QCFlag]
+    gating: GatingResult | None = None
+    user_gates: dict[str, Any] = field(default_factory=dict)
+    columns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    xf: Logicle = field(default_factory=Logicle, repr=False)
+    n_datasets: int = 1
+
+    # -- percentages --------------------------------------------------------------------
+    def _pct(self, num: str, den: str) -> tuple[float | None, tuple[float, float] | None]:
+        k = self.counts.get(num)
+        n = self.counts.get(den)
+        if k is None or not n:
+            return None, None
+        return 100.0 * k / n, qc.proportion_ci(k, n)
+
+    @property
+    def dnt_pct_lymphocytes(self) -> float | None:
+        return self._pct("dnt", "lymphocytes")[0]
+
+    @property
+    def dnt_pct_cd3(self) -> float | None:
+        return self._pct("dnt", "cd3")[0]
+
+    @property
+    def dnt_pct_tcrab(self) -> float | None:
+        return self._pct("dnt", "tcrab")[0] if self.tcrab_present else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary (``alpsdx dnt --format json`` prints a list of these)."""
+        out: dict[str, Any] = {
+            "file": self.file,
+            "events": self.events,
+            "date": self.date.isoformat() if self.date else None,
+            "method": self.method,
+            "dnt_definition": "CD3+ TCRab+ CD4- CD8-" if self.tcrab_present
+            else "CD3+ CD4- CD8- (no TCRab channel; includes TCRgd T cells)",
+        }
+        pairs = (("dnt_pct_lymphocytes", "lymphocytes"), ("dnt_pct_cd3", "cd3"),
+                 ("dnt_pct_tcrab", "tcrab"))
+        for key, den in pairs:
+            v, ci = self._pct("dnt", den) if (den != "tcrab" or self.tcrab_present) else (None, None)
+            out[key] = None if v is None else round(v, 4)
+            out[key + "_ci"] = None if ci is None else [round(ci[0], 4), round(ci[1], 4)]
+        v, ci = self._pct("b220_dnt", "dnt")
+        out["b220_pct_dnt"] = None if v is None else round(v, 4)
+        out["b220_pct_dnt_ci"] = None if ci is None else [round(ci[0], 4), round(ci[1], 4)]
+        out["ci_method"] = "wilson (95 %)"
+        out["counts"] = dict(self.counts)
+        out["qc"] = [f.to_dict() for f in self.flags]
+        out["compensation"] = self.compensation
+        out["markers"] = dict(self.markers)
+        out["n_datasets"] = self.n_datasets
+        if self.gating is not None:
+            out["gates"] = [g.to_dict() for g in self.gating.gates]
+            out["thresholds"] = {k: t.to_dict() for k, t in self.gating.thresholds.items()}
+            out["logicle"] = {"T": self.xf.T, "W": self.xf.W, "M": self.xf.M, "A": self.xf.A}
+        if self.user_gates:
+            out["user_gates"] = dict(self.user_gates)
+        return out
+
+    def to_observations(self, *, allow_cd3_dn: bool = False) -> list[Any]:
+        """Case observations (% , dated from $DATE). Without a TCRab channel the CD3+ CD4- CD8-
+        figure is not a TCRab+ DNT, so nothing is returned unless ``allow_cd3_dn``."""
+        from alpsdx.model import Observation
+
+        if not self.tcrab_present and not allow_cd3_dn:
+            return []
+        obs = []
+        for key in ANALYTES:
+            v = getattr(self, key)
+            if v is None:
+                continue
+            obs.append(Observation(analyte=key, value=round(v, 4), unit="%", date=self.date,
+                                   source=f"alpsdx dnt {Path(self.file).name}"))
+        return obs
+
+
+def compensated_columns(events: np.ndarray, pnn: Sequence[str], spill: SpillMatrix,
+                        wanted: Iterable[str]) -> dict[str, np.ndarray]:
+    """Only the wanted columns of ``compensate(events, pnn, spill)`` (same arithmetic:
+    compensated = observed[:, matrix channels] @ inverse(matrix)), without copying the rest."""
+    pnn = list(pnn)
+    missing = [c for c in spill.channels if c not in pnn]
+    if missing:
+        raise FlowError("spillover channel not in the sample", field="spillover channel",
+                        value=missing[0], expected="one of " + ", ".join(pnn))
+    try:
+        inv = np.linalg.inv(spill.matrix)
+    except np.linalg.LinAlgError:
+        raise FlowError("spillover matrix is singular", field="spillover",
+                        value=list(spill.channels), expected="an invertible matrix") from None
+    idx = [pnn.index(c) for c in spill.channels]
+    out: dict[str, np.ndarray] = {}
+    comp = [c for c in wanted if c in spill.channels]
+    if comp:
+        js = [spill.channels.index(c) for c in comp]
+        block = events[:, idx] @ inv[:, js]
+        for k, c in enumerate(comp):
+            out[c] = np.ascontiguousarray(block[:, k])
+    for c in wanted:
+        if c not in out:
+            out[c] = np.ascontiguousarray(events[:, pnn.index(c)])
+    return out
+
+
+def _spill_for(fcs: FCSData, spill_csv: str | Path | None) -> tuple[SpillMatrix | None, str]:
+    if spill_csv is not None:
+        return load_spill_csv(spill_csv), f"user:{Path(spill_csv).name}"
+    sp = spillover_from_text(fcs.text)
+    if sp is None:
+        return None, "none"
+    key = next((k for k in ("$SPILLOVER", "$SPILL", "SPILL", "SPILLOVER") if k in fcs.text), "$SPILLOVER")
+    return sp, key
+
+
+def analyse_data(
+    fcs: FCSData,
+    *,
+    gates: str | Path | None = None,
+    dnt_gate: str | None = None,
+    channel_overrides: Mapping[str, str] | Iterable[str] | None = None,
+    spill_csv: str | Path | None = None,
+    keep_columns: bool = True,
+) -> DNTResult:
+    """Analyse an FCS data set already read (see :func:`analyse_fcs`)."""
+    if gates is not None:
+        return _analyse_user_gates(fcs, gates, dnt_gate, spill_csv)
+    panel: Panel = resolve_panel(fcs.pnn, fcs.pns, channel_overrides)
+    spill, comp_name = _spill_for(fcs, spill_csv)
+    wanted = list(dict.fromkeys([*panel.scatter.values(), *panel.markers.values()]))
+    if spill is not None:
+        cols = compensated_columns(fcs.events, fcs.pnn, spill, wanted)
+    else:
+        cols = {c: np.ascontiguousarray(fcs.events[:, fcs.channel_index(c)]) for c in wanted}
+    ranges = {c.pnn: c.range for c in fcs.channels}
+    xf = default_logicle()
+    res = auto_gate(cols, panel, xf=xf, ranges=ranges, compensated=spill is not None)
+    c = res.counts
+    counts = {
+        "events": fcs.n_events,
+        "lymphocytes": c["lymphocytes"],
+        "cd3": c["cd3_pos"],
+        "dnt": c["dnt"],
+    }
+    if "singlets" in c:
+        counts["singlets"] = c["singlets"]
+    if res.tcrab_gate:
+        counts["tcrab"] = c["tcrab_pos"]
+    if "b220_pos" in c:
+        counts["b220_dnt"] = c["b220_pos"]
+    return DNTResult(
+        file=fcs.path, events=fcs.n_events, date=fcs.date, method="auto", compensation=comp_name,
+        markers=dict(panel.markers), counts=counts, tcrab_present=res.tcrab_gate is not None,
+        flags=list(res.flags), gating=res, columns=cols if keep_columns else {}, xf=xf,
+        n_datasets=fcs.n_datasets,
+    )
+
+
+def _analyse_user_gates(fcs: FCSData, gates: str | Path, dnt_gate: str | None,
+                        spill_csv: str | Path | None) -> DNTResult:
+    """Apply the lab's Gating-ML 2.0 / FlowJo gates; the DNT gate is named by the user."""
+    from alpsdx.flow import gatingml
+
+    if not dnt_gate:
+        raise GatingError("--gates needs --dnt-gate naming the DNT gate in the file",
+                          field="--dnt-gate", expected="a gate id from " + Path(gates).name)
+    gs = gatingml.load_gates(gates)
+    counts_all = gatingml.apply(gs, fcs, dnt_gate)
+    return _from_user_counts(fcs, gates, dnt_gate, counts_all)
+
+
+def _from_user_counts(fcs: FCSData, gates: str | Path, dnt_gate: str,
+                      gate_counts: Mapping[str, Any]) -> DNTResult:
+    """Turn per-gate counts of the user's hierarchy into DNT figures: the denominators are
+    the ancestors of the DNT gate whose ids name lymphocytes, CD3 and TCRab."""
+    from alpsdx.flow.markers import normalise
+
+    flat: dict[str, int] = {}
+    for k, v in gate_counts.items():
+        name = k[-1] if isinstance(k, tuple) else str(k)
+        flat[name] = int(v["count"] if isinstance(v, Mapping) else v)
+    if dnt_gate not in flat:
+        raise GatingError(f"gate {dnt_gate} not found in {Path(gates).name}", field="--dnt-gate",
+                          value=dnt_gate, expected="one of " + ", ".join(sorted(flat)))
+    counts = {"events": fcs.n_events, "dnt": flat[dnt_gate]}
+
+    def find(*keys: str) -> str | None:
+        for name in flat:
+            n = normalise(name)
+            if any(k in n for k in keys):
+                return name
+        return None
+
+    lym = find("lymph")
+    cd3 = find("cd3")
+    tcr = find("tcrab", "abtcr", "tcralphabeta")
+    flags: list[QCFlag] = []
+    if lym:
+        counts["lymphocytes"] = flat[lym]
+    if cd3 and cd3 != dnt_gate:
+        counts["cd3"] = flat[cd3]
+    if tcr and tcr != dnt_gate:
+        counts["tcrab"] = flat[tcr]
+    else:
+        flags.append(QCFlag("tcrab_gate_not_found", "warning",
+                            "no TCRab gate recognised among the user's gates: % of TCRab+ T cells not reported"))
+    n_l = counts.get("lymphocytes", 0)
+    min_l = qc.qc_value("min_lymphocytes")
+    if lym and n_l < min_l:
+        flags.append(QCFlag("few_lymphocytes", "warning", f"only {n_l} lymphocytes gated (< {min_l:g})",
+                            value=n_l, threshold=min_l, citation="site_setting"))
+    if spillover_from_text(fcs.text) is None:
+        flags.append(QCFlag("no_compensation", "warning",
+                            "no $SPILLOVER/$SPILL in the file: gates referring to 'FCS' compensation are uncompensated"))
+    return DNTResult(
+        file=fcs.path, events=fcs.n_events, date=fcs.date, method=f"gates:{Path(gates).name}",
+        compensation="as the gate file defines", markers={}, counts=counts,
+        tcrab_present="tcrab" in counts, flags=flags, gating=None,
+        user_gates={"file": str(gates), "dnt_gate": dnt_gate, "counts": flat,
+                    "lymphocyte_gate": lym, "cd3_gate": cd3, "tcrab_gate": tcr},
+        n_datasets=fcs.n_datasets,
+    )
+
+
+def analyse_fcs(
+    path: str | Path,
+    *,
+    gates: str | Path | None = None,
+    dnt_gate: str | None = None,
+    channel_overrides: Mapping[str, str] | Iterable[str] | None = None,
+    spill_csv: str | Path | None = None,
+    dataset: int = 0,
+    keep_columns: bool = True,
+) -> DNTResult:
+    """Read an FCS file and report its DNT figures (automated gating unless ``gates``)."""
+    fcs = read_fcs(path, dataset=dataset)
+    res = analyse_data(fcs, gates=gates, dnt_gate=dnt_gate, channel_overrides=channel_overrides,
+                       spill_csv=spill_csv, keep_columns=keep_columns)
+    if fcs.n_datasets > 1:
+        res.flags.append(QCFlag("several_datasets", "info",
+                                f"the file holds {fcs.n_datasets} data sets; data set {dataset} was analysed",
+                                value=fcs.n_datasets))
+    return res
