@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alpsdx.errors import AlpsdxError, InputError, UnitError
-from alpsdx.model import case_from_dict, load_case, parse_case_text
+from alpsdx.model import Case, case_from_dict, load_case, parse_case_text
 
 
 def test_example_case_parses_both_formats(examples_dir, tmp_path) -> None:
@@ -75,9 +75,11 @@ def test_invalid_json_and_yaml_are_input_errors() -> None:
 @given(st.text(max_size=200))
 def test_parser_only_returns_case_or_typed_error(text: str) -> None:
     try:
-        parse_case_text(text)
-    except AlpsdxError:
-        pass
+        result = parse_case_text(text)
+    except AlpsdxError as err:
+        assert str(err)  # a typed error with a message; anything else fails the test
+        return
+    assert isinstance(result, Case)
 
 
 json_values = st.recursive(
@@ -93,6 +95,8 @@ keys = st.sampled_from(["id", "sex", "birth_date", "age_years", "evaluation_date
 @given(st.dictionaries(keys, json_values, max_size=6))
 def test_structured_garbage_gives_case_or_typed_error(data: dict) -> None:
     try:
-        case_from_dict(data)
-    except AlpsdxError:
-        pass
+        result = case_from_dict(data)
+    except AlpsdxError as err:
+        assert str(err)
+        return
+    assert isinstance(result, Case)
