@@ -26,6 +26,7 @@ app = typer.Typer(
 # Modules under alpsdx.commands that define ``register(app)``; one line per capability.
 COMMAND_MODULES = [
     "alpsdx.commands.core",
+    "alpsdx.commands.variants",
 ]
 
 

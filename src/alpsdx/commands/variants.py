@@ -1,0 +1,231 @@
+"""``alpsdx variants``: HGVS strings or annotated VCFs -> annotated FAS/FASLG/CASP10 variants.
+
+Prints each variant with its domain, region, expected mechanism, origin (and basis),
+classification, risk and considerations; ``--case`` appends the variants to a case file
+atomically (validated first, written to a temporary file, then renamed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from alpsdx import knowledge
+from alpsdx.errors import InputError, VariantError
+from alpsdx.genetics import annotate_all, parse_hgvs, read_vcf_calls
+from alpsdx.model import Variant, case_from_dict
+
+VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
+
+
+class Fmt(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _is_vcf(arg: str) -> bool:
+    low = arg.lower()
+    return low.endswith(VCF_SUFFIXES) or (Path(arg).is_file() and ":" not in arg)
+
+
+def collect(
+    inputs: list[str],
+    *,
+    gene: str | None = None,
+    sample: str | None = None,
+    classification: str | None = None,
+    origin: str | None = None,
+    zygosity: str | None = None,
+    vaf: float | None = None,
+) -> tuple[list[Variant], dict[int, str | None], dict[int, int | None], list[list[str]]]:
+    """Variants from the inputs, with exon, depth and reader notes by index."""
+    variants: list[Variant] = []
+    exons: dict[int, str | None] = {}
+    depths: dict[int, int | None] = {}
+    notes: list[list[str]] = []
+    for arg in inputs:
+        if _is_vcf(arg):
+            if not Path(arg).is_file():
+                raise VariantError("file not found", field="vcf", value=arg)
+            for call in read_vcf_calls(arg, sample):
+                exons[len(variants)] = call.exon
+                depths[len(variants)] = call.depth
+                notes.append(list(call.notes))
+                variants.append(call.variant)
+            continue
+        v = parse_hgvs(arg, gene)
+        update: dict[str, Any] = {}
+        if classification:
+            update["classification"] = classification
+        if origin:
+            update["origin"] = origin
+        if zygosity:
+            update["zygosity"] = zygosity
+        if vaf is not None:
+            update["vaf"] = vaf
+        if sample:
+            update["sample"] = sample
+        if update:
+            try:
+                v = Variant.model_validate({**v.model_dump(), **update})
+            except Exception as exc:
+                raise InputError(str(exc).splitlines()[-1].strip(), field="variant options",
+                                 value=update) from None
+        notes.append([])
+        variants.append(v)
+    return variants, exons, depths, notes
+
+
+def _read_raw(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", field=str(path)) from None
+    is_json = path.suffix.lower() == ".json" or (
+        path.suffix.lower() not in (".yaml", ".yml") and text.lstrip().startswith("{")
+    )
+    try:
+        data = json.loads(text) if is_json else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise InputError(f"not valid {'JSON' if is_json else 'YAML'}: {exc}", field=str(path)) from None
+    if not isinstance(data, dict):
+        raise InputError("a case must be a JSON/YAML object", field=str(path))
+    return data, "json" if is_json else "yaml"
+
+
+def append_to_case(path: str | Path, variants: list[Variant]) -> int:
+    """Append ``variants`` to the case file (skipping exact repeats); returns how many were added.
+
+    The new content is validated as a whole case before the file is replaced; the write is
+    a temporary file in the same folder renamed over the original (atomic on POSIX).
+    """
+    p = Path(path)
+    data, fmt = _read_raw(p)
+    case_from_dict(data, str(p))  # the existing file must be valid to begin with
+    existing = list(data.get("variants") or [])
+    keys = {
+        (str(e.get("gene", "")).upper(), e.get("hgvs_c"), e.get("hgvs_p"), e.get("sample"))
+        for e in existing
+        if isinstance(e, dict)
+    }
+    added = 0
+    for v in variants:
+        d = v.model_dump(mode="json", exclude_none=True)
+        key = (v.gene, v.hgvs_c, v.hgvs_p, v.sample)
+        if key in keys:
+            continue
+        keys.add(key)
+        existing.append(d)
+        added += 1
+    data["variants"] = existing
+    case_from_dict(data, str(p))
+    text = (
+        json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        if fmt == "json"
+        else yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    )
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, p.stat().st_mode & 0o777)
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return added
+
+
+def _table(rows: list[dict[str, Any]], console: Console) -> None:
+    if not rows:
+        console.print("No variants in FAS, FASLG, CASP10 or the related-disorder genes.")
+        return
+    t = Table(title="Variants", show_lines=True)
+    for col in ("gene", "change", "consequence", "domain / region", "mechanism", "origin", "class", "risk"):
+        t.add_column(col)
+    for r in rows:
+        change = "\n".join(x for x in (r["hgvs_c"], r["hgvs_p"]) if x)
+        where = r["domain_label"] or r["domain"] or "-"
+        where = f"{where}\n{r['region'] or '-'}"
+        if r.get("protein_position"):
+            where += f" (res. {r['protein_position']})"
+        if r.get("exon"):
+            where += f"\nexon {r['exon']}"
+        origin = r["origin"] + (f"\n{r['sample']}" if r.get("sample") else "")
+        if r.get("vaf") is not None:
+            origin += f" VAF {r['vaf']:.2f}"
+        t.add_row(
+            escape(r["gene"]), escape(change), escape(r["consequence"] or "-"), escape(where),
+            escape(r["mechanism"] or "-"), escape(origin), escape(r["classification"]),
+            escape(r["risk"].get("category", "-")),
+        )
+    console.print(t)
+    cited: list[str] = []
+    for i, r in enumerate(rows, start=1):
+        label = " ".join(x for x in (r["gene"], r["hgvs_p"] or r["hgvs_c"]) if x)
+        console.print(f"[bold]{i}. {escape(label)}[/bold]")
+        console.print(f"  mechanism: {escape(r['mechanism_basis'] or '-')}")
+        console.print(f"  origin: {escape(r['origin_basis'])}")
+        console.print(f"  mutation criterion: {'met' if r['meets_mutation_criterion'] else 'not met'}"
+                      + (f"; subtype {r['subtype_hint']}" if r.get("subtype_hint") else ""))
+        console.print(f"  risk: {escape(r['risk'].get('text', '-'))}")
+        for c in r["considerations"]:
+            console.print(f"  - {escape(c)}")
+        console.print(f"  sources: {', '.join(r['citations'])}")
+        cited += [c for c in r["citations"] if c not in cited]
+    console.print("[bold]References[/bold]")
+    for key in cited:
+        try:
+            console.print("  " + escape(f"[{key}] {knowledge.resolve_citation(key)}"))
+        except Exception:
+            console.print("  " + escape(f"[{key}]"))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("variants")
+    def variants_cmd(
+        inputs: list[str] = typer.Argument(..., help="VCF files (.vcf, .vcf.gz) or HGVS strings."),
+        gene: str | None = typer.Option(None, "--gene", help="Gene for bare c./p. changes (FAS, FASLG, CASP10...)."),
+        sample: str | None = typer.Option(None, "--sample", help="VCF sample to read (default: every carrying sample)."),
+        case: Path | None = typer.Option(None, "--case", help="Append the variants to this case file (JSON/YAML)."),
+        fmt: Fmt = typer.Option(Fmt.table, "--format", help="table or json."),
+        classification: str | None = typer.Option(
+            None, "--classification", help="ACMG class from the lab report for HGVS input "
+            "(pathogenic, likely_pathogenic, vus, likely_benign, benign)."),
+        origin: str | None = typer.Option(None, "--origin", help="Reported origin for HGVS input: germline | somatic."),
+        zygosity: str | None = typer.Option(None, "--zygosity", help="Reported zygosity for HGVS input."),
+        vaf: float | None = typer.Option(None, "--vaf", help="Variant allele fraction (0-1) for HGVS input."),
+    ) -> None:
+        """Annotate FAS/FASLG/CASP10 variants: domain, mechanism, origin, risk; optionally add them to a case."""
+        variants, exons, depths, notes = collect(
+            inputs, gene=gene, sample=sample, classification=classification, origin=origin,
+            zygosity=zygosity, vaf=vaf,
+        )
+        annotated = annotate_all(variants, exons=exons, depths=depths)
+        rows = []
+        for i, a in enumerate(annotated):
+            d = a.to_dict()
+            d["considerations"] = list(notes[i]) + d["considerations"]
+            rows.append(d)
+        added = append_to_case(case, variants) if case is not None else None
+        if fmt is Fmt.json:
+            typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        else:
+            _table(rows, Console(soft_wrap=True))
+        if added is not None:
+            typer.echo(f"{added} variant(s) added to {case}", err=fmt is Fmt.json)
