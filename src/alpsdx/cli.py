@@ -24,16 +24,36 @@ app = typer.Typer(
 )
 
 # Modules under alpsdx.commands that define ``register(app)``; one line per capability.
+# A module listed here that is not present in this build is skipped (capabilities land
+# independently); an import error *inside* a present module still fails loudly.
 COMMAND_MODULES = [
     "alpsdx.commands.core",
     "alpsdx.commands.variants",
+    "alpsdx.commands.flow",
+    "alpsdx.commands.care",
+    "alpsdx.commands.db",
+    "alpsdx.commands.web",
+    "alpsdx.commands.interop",
+    "alpsdx.commands.screening",
+    "alpsdx.commands.reliability",
 ]
+
+_registered = False
 
 
 def _register_all() -> None:
+    global _registered
+    if _registered:
+        return
     for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
         module.register(app)
+    _registered = True
 
 
 @app.callback()
