@@ -593,13 +593,18 @@ class Registry:
         with self.transaction() as s:
             return int(s.scalar(select(func.count(User.id))) or 0)
 
-    def authenticate(self, username: str, password: str, remote_addr: str | None = None) -> dict[str, Any]:
-        """Check a password (argon2id); audits success and failure; raises ``AuthError`` on failure."""
+    def authenticate(self, username: str, password: str, remote_addr: str | None = None,
+                     audit_success: bool = True) -> dict[str, Any]:
+        """Check a password (argon2id); audits failures (and successes unless told not to).
+
+        Raises ``AuthError`` on a wrong name or password or a disabled account.
+        """
         with self.transaction() as s:
             u = s.scalar(select(User).where(User.username == username))
             ok = verify_password(u.password_hash if u else DUMMY_HASH, password) and u is not None and u.active
             who = Actor(u.username if u else "anonymous", u.role if u else None, remote_addr)
-            _audit.append(s, who, "login" if ok else "login_failed", "user", entity_id=u.id if u else None)
+            if not ok or audit_success:
+                _audit.append(s, who, "login" if ok else "login_failed", "user", entity_id=u.id if u else None)
         if not ok or u is None:
             raise AuthError("wrong user name or password")
         return {"id": u.id, "username": u.username, "role": u.role}
