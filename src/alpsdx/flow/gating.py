@@ -384,7 +384,15 @@ def lymphocyte_gate(fsc: np.ndarray, ssc: np.ndarray, chf: str, chs: str, parent
     lp = int(strong[np.argmin(yc[pk[strong, 1]])])
     pi, pj = int(pk[lp, 0]), int(pk[lp, 1])
     peak_h = float(sm[pi, pj])
-    others = [tuple(p) for k, p in enumerate(pk) if k != lp and heights[k] >= 0.02 * peak_h]
+    # other clouds: peaks not joined to the lymphocyte peak above 70 % of the lower peak
+    # (maxima on a plateau of the same cloud are merged, not treated as neighbours)
+    others = []
+    for k, p in enumerate(pk):
+        if k == lp or heights[k] < 0.02 * peak_h:
+            continue
+        lab, _ = ndimage.label(sm >= 0.7 * min(peak_h, float(heights[k])))
+        if lab[pi, pj] != lab[p[0], p[1]]:
+            others.append((int(p[0]), int(p[1])))
     level = contour * peak_h
     region = None
     while level < 0.9 * peak_h:
