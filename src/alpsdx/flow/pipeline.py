@@ -106,20 +106,20 @@ class DNTResult:
             out["user_gates"] = dict(self.user_gates)
         return out
 
-    def to_observations(self, *, allow_cd3_dn: bool = False) -> list[Any]:
-        """Case observations (% , dated from $DATE). Without a TCRab channel the CD3+ CD4- CD8-
-        figure is not a TCRab+ DNT, so nothing is returned unless ``allow_cd3_dn``."""
+    def to_observations(self) -> list[Any]:
+        """Case observations (%, dated from $DATE). Without a TCRab channel/gate the figures
+        are CD3+ CD4- CD8- and carry ``tcrab_gated=False``: the criteria engine then counts
+        them only to rule the DNT criterion out (gamma-delta T cells are included)."""
         from alpsdx.model import Observation
 
-        if not self.tcrab_present and not allow_cd3_dn:
-            return []
         obs = []
         for key in ANALYTES:
             v = getattr(self, key)
             if v is None:
                 continue
             obs.append(Observation(analyte=key, value=round(v, 4), unit="%", date=self.date,
-                                   source=f"alpsdx dnt {Path(self.file).name}"))
+                                   source=f"alpsdx dnt {Path(self.file).name}",
+                                   tcrab_gated=self.tcrab_present))
         return obs
 
 
@@ -212,60 +212,52 @@ def _analyse_user_gates(fcs: FCSData, gates: str | Path, dnt_gate: str | None,
     if not dnt_gate:
         raise GatingError("--gates needs --dnt-gate naming the DNT gate in the file",
                           field="--dnt-gate", expected="a gate id from " + Path(gates).name)
+    if spill_csv is not None:
+        raise GatingError("--comp cannot be combined with --gates: the gate file defines the "
+                          "compensation its gates use", field="--comp", value=str(spill_csv))
     gs = gatingml.load_gates(gates)
-    counts_all = gatingml.apply(gs, fcs, dnt_gate)
-    return _from_user_counts(fcs, gates, dnt_gate, counts_all)
+    applied = gatingml.apply(gs, fcs.path, dnt_gate)
+    return _from_user_counts(fcs, gates, applied)
 
 
-def _from_user_counts(fcs: FCSData, gates: str | Path, dnt_gate: str,
-                      gate_counts: Mapping[str, Any]) -> DNTResult:
-    """Turn per-gate counts of the user's hierarchy into DNT figures: the denominators are
-    the ancestors of the DNT gate whose ids name lymphocytes, CD3 and TCRab."""
+def _from_user_counts(fcs: FCSData, gates: str | Path, applied: Mapping[str, Any]) -> DNTResult:
+    """Turn the user's hierarchy into DNT figures: the denominators are the nearest
+    ancestors of the DNT gate whose ids name lymphocytes, CD3 and TCRab."""
     from alpsdx.flow.markers import normalise
 
-    flat: dict[str, int] = {}
-    for k, v in gate_counts.items():
-        name = k[-1] if isinstance(k, tuple) else str(k)
-        flat[name] = int(v["count"] if isinstance(v, Mapping) else v)
-    if dnt_gate not in flat:
-        raise GatingError(f"gate {dnt_gate} not found in {Path(gates).name}", field="--dnt-gate",
-                          value=dnt_gate, expected="one of " + ", ".join(sorted(flat)))
-    counts = {"events": fcs.n_events, "dnt": flat[dnt_gate]}
-
-    def find(*keys: str) -> str | None:
-        for name in flat:
-            n = normalise(name)
-            if any(k in n for k in keys):
-                return name
-        return None
-
-    lym = find("lymph")
-    cd3 = find("cd3")
-    tcr = find("tcrab", "abtcr", "tcralphabeta")
+    dnt = applied["dnt"]
+    counts: dict[str, int] = {"events": fcs.n_events, "dnt": int(dnt["count"])}
+    chosen: dict[str, str | None] = {"lymphocytes": None, "cd3": None, "tcrab": None}
+    keys = {"lymphocytes": ("lymph",), "cd3": ("cd3",),
+            "tcrab": ("tcrab", "abtcr", "tcralphabeta")}
+    for anc in applied["ancestors"]:  # nearest first
+        n = normalise(anc["gate"])
+        for what, words in keys.items():
+            if chosen[what] is None and any(w in n for w in words):
+                chosen[what] = anc["path"]
+                counts[what] = int(anc["count"])
     flags: list[QCFlag] = []
-    if lym:
-        counts["lymphocytes"] = flat[lym]
-    if cd3 and cd3 != dnt_gate:
-        counts["cd3"] = flat[cd3]
-    if tcr and tcr != dnt_gate:
-        counts["tcrab"] = flat[tcr]
-    else:
+    if chosen["tcrab"] is None:
         flags.append(QCFlag("tcrab_gate_not_found", "warning",
-                            "no TCRab gate recognised among the user's gates: % of TCRab+ T cells not reported"))
+                            "no TCRab gate among the DNT gate's ancestors: % of TCRab+ T cells "
+                            "not reported and the DNT gate may include TCRgd T cells"))
+    for what in ("lymphocytes", "cd3"):
+        if chosen[what] is None:
+            flags.append(QCFlag(f"{what}_gate_not_found", "warning",
+                                f"no {what} gate among the DNT gate's ancestors: "
+                                f"% of {what} not reported"))
     n_l = counts.get("lymphocytes", 0)
     min_l = qc.qc_value("min_lymphocytes")
-    if lym and n_l < min_l:
+    if chosen["lymphocytes"] and n_l < min_l:
         flags.append(QCFlag("few_lymphocytes", "warning", f"only {n_l} lymphocytes gated (< {min_l:g})",
                             value=n_l, threshold=min_l, citation="site_setting"))
-    if spillover_from_text(fcs.text) is None:
-        flags.append(QCFlag("no_compensation", "warning",
-                            "no $SPILLOVER/$SPILL in the file: gates referring to 'FCS' compensation are uncompensated"))
     return DNTResult(
         file=fcs.path, events=fcs.n_events, date=fcs.date, method=f"gates:{Path(gates).name}",
         compensation="as the gate file defines", markers={}, counts=counts,
-        tcrab_present="tcrab" in counts, flags=flags, gating=None,
-        user_gates={"file": str(gates), "dnt_gate": dnt_gate, "counts": flat,
-                    "lymphocyte_gate": lym, "cd3_gate": cd3, "tcrab_gate": tcr},
+        tcrab_present=chosen["tcrab"] is not None, flags=flags, gating=None,
+        user_gates={"file": str(gates), "dnt_gate": dnt["path"], "counts": dict(applied["all"]),
+                    "lymphocyte_gate": chosen["lymphocytes"], "cd3_gate": chosen["cd3"],
+                    "tcrab_gate": chosen["tcrab"]},
         n_datasets=fcs.n_datasets,
     )
 
