@@ -77,9 +77,14 @@ def _subtype(case: Case, ev: Evaluation) -> tuple[str | None, str]:
     except KeyError:
         mutation = Status.unknown
     if mutation is Status.not_met:
-        return "ALPS-U", "criteria met, no pathogenic variant in " + ", ".join(
-            sorted({g.upper() for g in (case.genes_tested or [])} | {v.gene for v in case.variants})
-        )
+        tested = {g.upper() for g in (case.genes_tested or [])} | {v.gene for v in case.variants}
+        untested = [g for g in ALPS_GENES if g not in tested]
+        basis = "criteria met, no pathogenic variant in " + ", ".join(sorted(tested & set(ALPS_GENES)) or sorted(tested))
+        if untested:
+            # ALPS-U means "genetic defect undetermined" (Oliveira 2010): provisional until the
+            # whole FAS/FASLG/CASP10 panel is reported.
+            basis += "; provisional until " + ", ".join(untested) + " are tested"
+        return "ALPS-U", basis
     return None, "subtype pending: genetic testing of FAS, FASLG and CASP10 not reported"
 
 

@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turning alpsdx errors into exit code 2."""
     _register_all()
     try:
-        app(args=argv, standalone_mode=False)
+        # With standalone_mode off, click returns the code of a typer.Exit instead of raising.
+        code = app(args=argv, standalone_mode=False)
     except AlpsdxError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
             sys.exit(2)
         raise
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

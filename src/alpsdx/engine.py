@@ -8,6 +8,9 @@ and stamps the knowledge-base version so the result can be reproduced.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
+from functools import lru_cache
 from typing import Any
 
 from alpsdx import knowledge
@@ -55,6 +58,21 @@ def _variants(case: Case) -> list[dict[str, Any]]:
     return [annotate(v).to_dict() for v in case.variants]
 
 
+_WORD = re.compile(r"[a-z][a-z0-9_]+")
+
+
+@lru_cache(maxsize=1)
+def _citation_keys() -> frozenset[str]:
+    return frozenset(knowledge.citations())
+
+
+def sources(result: dict[str, Any]) -> dict[str, str]:
+    """Every citation key the result mentions (rule sources, notes, care items) -> its text."""
+    keys = _citation_keys()
+    found = sorted(set(_WORD.findall(json.dumps(result, default=str))) & keys)
+    return {key: knowledge.resolve_citation(key) for key in found}
+
+
 def assess(case: Case, criteria: str = "nih2009", *, date: dt.date | None = None,
            settings: Settings | None = None, care: bool = True) -> dict[str, Any]:
     """Evaluate ``case`` and return the ``alpsdx evaluate --format json`` object.
@@ -78,6 +96,7 @@ def assess(case: Case, criteria: str = "nih2009", *, date: dt.date | None = None
     out["variants"] = _variants(case)
     if care:
         out["care"] = _care(case)
+    out["sources"] = sources(out)
     out["kb_version"] = knowledge.kb_version()
     out["disclaimer"] = DISCLAIMER
     return out

@@ -18,8 +18,9 @@ from rich.table import Table
 from rich.text import Text
 
 from alpsdx import knowledge
+from alpsdx.criteria import CRITERIA_SETS
 from alpsdx.engine import assess
-from alpsdx.errors import InputError
+from alpsdx.errors import AlpsdxError, InputError
 from alpsdx.model import Case, case_from_dict, load_case, parse_case_text
 
 CASE_SUFFIXES = (".json", ".yaml", ".yml")
@@ -162,10 +163,9 @@ def render_text(console: Console, res: dict[str, Any]) -> None:
         console.print("\n[bold]Care[/bold]:")
         for item in res["care"]:
             console.print(escape(f"  • [{item.get('severity', 'info')}] {item['message']}") + f" [dim]({escape(str(item['citation']))})[/dim]")
-    cites = sorted({c["citation"] for c in res["criteria"]} | {c["citation"] for o in res.get("other_sets", []) for c in o["criteria"]})
     console.print("\n[bold]Sources[/bold]:")
-    for key in cites:
-        console.print(escape(f"  [{key}] {knowledge.resolve_citation(key)}"))
+    for key, text in res["sources"].items():
+        console.print(escape(f"  [{key}] {text}"))
     console.print(f"\n[dim]knowledge base {res['kb_version']}; settings {res.get('settings')}. {res['disclaimer']}[/dim]")
 
 
@@ -184,17 +184,28 @@ def _summary_table(results: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _iter_results(sources: list[str], criteria: str, date: dt.date | None, console: Console,
+def _one(src: str, criteria: str, date: dt.date | None, batch: bool) -> dict[str, Any]:
+    """Assess one source; in a batch a bad file becomes an error record instead of stopping."""
+    if not batch:
+        return assess(load_any(src), criteria, date=date)
+    try:
+        return assess(load_any(src), criteria, date=date)
+    except AlpsdxError as exc:
+        return {"source": src, "error": exc.to_dict()}
+
+
+def _iter_results(sources: list[str], criteria: str, date: dt.date | None,
                   progress: bool) -> Iterator[dict[str, Any]]:
+    batch = len(sources) > 1
     if not progress:
         for src in sources:
-            yield assess(load_any(src), criteria, date=date)
+            yield _one(src, criteria, date, batch)
         return
     with Progress(TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("cases", total=len(sources))
         for src in sources:
-            yield assess(load_any(src), criteria, date=date)
+            yield _one(src, criteria, date, batch)
             bar.advance(task)
 
 
@@ -207,29 +218,44 @@ def evaluate_cmd(
     """Evaluate cases against the ALPS diagnostic criteria."""
     sources = _expand(cases)
     when = _parse_date(date)
+    if criteria != "all" and criteria not in CRITERIA_SETS:
+        raise InputError("unknown criteria set", field="--criteria", value=criteria,
+                         expected=" | ".join([*CRITERIA_SETS, "all"]))
     console = Console(width=160 if not sys.stdout.isatty() else None)
     batch = len(sources) > 1
-    results = _iter_results(sources, criteria, when, console, progress=batch and sys.stderr.isatty())
+    results = _iter_results(sources, criteria, when, progress=batch and sys.stderr.isatty())
+    failed: list[dict[str, Any]] = []
     if fmt is Fmt.jsonl:
         for r in results:
+            if "error" in r:
+                failed.append(r)
             sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")
-        return
-    collected = list(results)
-    if fmt is Fmt.json:
-        payload: Any = collected if batch else collected[0]
-        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-        return
-    if batch:
-        console.print(_summary_table(collected))
-        return
-    render_text(console, collected[0])
+    else:
+        collected = list(results)
+        failed = [r for r in collected if "error" in r]
+        if fmt is Fmt.json:
+            payload: Any = collected if batch else collected[0]
+            sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        elif batch:
+            ok = [r for r in collected if "error" not in r]
+            if ok:
+                console.print(_summary_table(ok))
+        else:
+            render_text(console, collected[0])
+    if failed:
+        # Every other case was evaluated and printed; the bad ones are named, and the exit
+        # code says input was bad.
+        for r in failed:
+            typer.echo(f"error: {r['source']}: {r['error']['message']}"
+                       + (f" (field {r['error']['field']})" if r["error"].get("field") else ""), err=True)
+        raise typer.Exit(2)
 
 
 def knowledge_cmd(
     fmt: str = typer.Option("text", "--format", "-f", help="text | json"),
 ) -> None:
     """List every rule, threshold and citation in the knowledge base."""
-    from alpsdx.criteria import CRITERIA_SETS, criteria_set
+    from alpsdx.criteria import criteria_set
 
     sets = []
     for name in CRITERIA_SETS:
@@ -241,11 +267,12 @@ def knowledge_cmd(
                        "params": knowledge.thaw(r.get("params", {}))} for r in spec["rules"]],
         })
     settings = knowledge.thaw(knowledge.load("settings")["settings"])
+    ranges = knowledge.thaw(knowledge.load("reference_ranges")["ranges"])
     cites = knowledge.thaw(knowledge.citations())
     if fmt == "json":
         sys.stdout.write(json.dumps({"kb_version": knowledge.kb_version(), "criteria_sets": sets,
                                      "settings": settings,
-                                     "citations": cites}, indent=2, ensure_ascii=False) + "\n")
+                                     "reference_ranges": ranges, "citations": cites}, indent=2, ensure_ascii=False) + "\n")
         return
     console = Console()
     console.print(f"[bold]alpsdx knowledge base[/bold] {knowledge.kb_version()}")
@@ -265,6 +292,14 @@ def knowledge_cmd(
     table.add_column("note", ratio=4)
     for name, entry in settings.items():
         table.add_row(name, str(entry.get("value")), str(entry.get("note", "")))
+    console.print(table)
+    table = Table(title="Reference ranges by age (months) and sex", header_style="bold", expand=True)
+    for col in ("analyte", "band", "sex", "low", "high", "unit", "source"):
+        table.add_column(col)
+    for analyte, bands in ranges.items():
+        for b in bands:
+            table.add_row(analyte, str(b.get("band", "")), str(b.get("sex") or "any"), str(b.get("low")),
+                          str(b.get("high")), str(b.get("unit")), str(b.get("citation")))
     console.print(table)
     console.print("[bold]Citations[/bold]")
     for key, c in cites.items():
