@@ -70,6 +70,20 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _aware(t: dt.datetime | None) -> dt.datetime | None:
+    """UTC-aware; SQLite hands back naive datetimes (stored as UTC), PostgreSQL aware ones."""
+    if t is None:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone(dt.UTC)
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    a = _aware(t)
+    return a.isoformat() if a else None
+
+
 def _jsonable(obj: Any) -> Any:
     """A plain-JSON copy (dates as ISO strings) for JSON columns."""
     return json.loads(json.dumps(obj, default=str))
@@ -352,7 +366,7 @@ class Registry:
                 {"id": p.id, "external_id": p.external_id, "sex": p.sex,
                  "birth_date": p.birth_date.isoformat() if p.birth_date else None,
                  "category": p.current_category, "subtype": p.current_subtype,
-                 "updated_at": p.updated_at.isoformat() if p.updated_at else None}
+                 "updated_at": _iso(p.updated_at)}
                 for p in rows
             ]
 
@@ -375,12 +389,12 @@ class Registry:
                 ],
                 "findings_history": [
                     {"id": f.id, "name": f.name, "present": f.present, "data": f.data,
-                     "recorded_at": f.recorded_at, "recorded_by": f.recorded_by}
+                     "recorded_at": _aware(f.recorded_at), "recorded_by": f.recorded_by}
                     for f in p.findings
                 ],
                 "files": [
                     {"id": f.id, "kind": f.kind, "filename": f.filename, "sha256": f.sha256, "size": f.size,
-                     "recorded_at": f.recorded_at, "recorded_by": f.recorded_by, "result": f.result}
+                     "recorded_at": _aware(f.recorded_at), "recorded_by": f.recorded_by, "result": f.result}
                     for f in p.files
                 ],
                 "evaluation": latest.result if latest else None,
@@ -390,7 +404,7 @@ class Registry:
 
     @staticmethod
     def _eval_summary(e: EvaluationRow) -> dict[str, Any]:
-        return {"id": e.id, "created_at": e.created_at.isoformat() if e.created_at else None,
+        return {"id": e.id, "created_at": _iso(e.created_at),
                 "created_by": e.created_by, "trigger": e.trigger,
                 "evaluation_date": e.evaluation_date.isoformat(), "criteria_set": e.criteria_set,
                 "category": e.category, "subtype": e.subtype, "kb_version": e.kb_version,
@@ -586,7 +600,7 @@ class Registry:
     def list_users(self) -> list[dict[str, Any]]:
         with self.transaction() as s:
             return [{"id": u.id, "username": u.username, "role": u.role, "active": u.active,
-                     "created_at": u.created_at.isoformat() if u.created_at else None}
+                     "created_at": _iso(u.created_at)}
                     for u in s.scalars(select(User).order_by(User.id))]
 
     def count_users(self) -> int:
