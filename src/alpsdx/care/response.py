@@ -249,7 +249,7 @@ def assess_lineage(case: Case, analyte: str, settings: CareSettings | None = Non
     if baseline is not None and cr_limit(baseline) is not None and level(baseline) == "complete":
         return LineageResponse(status="not_cytopenic_at_baseline", notes=tuple(notes), **base)  # type: ignore[arg-type]
     if baseline is None:
-        notes.append("No count on or before the treatment start: partial response cannot be judged "
+        notes.append("No baseline count (on or before the treatment start): partial response cannot be judged "
                      "(complete response still can).")
     if not after:
         return LineageResponse(status="no_follow_up" if baseline else "no_baseline", notes=tuple(notes),
