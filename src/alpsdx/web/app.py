@@ -31,6 +31,9 @@ HERE = Path(__file__).resolve().parent
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'")
+# The self-contained report page carries its own print styles and inline images.
+CSP_REPORT = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'; "
+              "base-uri 'none'; form-action 'none'")
 # The interactive API docs page loads Swagger UI from a CDN; only that page may.
 CSP_DOCS = ("default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
             "style-src 'self' https://cdn.jsdelivr.net; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
@@ -87,7 +90,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         start = time.perf_counter()
         response: Response = await call_next(request)
         path = request.url.path
-        response.headers["Content-Security-Policy"] = CSP_DOCS if path == "/api/docs" else CSP
+        if path == "/api/docs":
+            response.headers["Content-Security-Policy"] = CSP_DOCS
+        elif path.endswith("/report"):
+            response.headers["Content-Security-Policy"] = CSP_REPORT
+        else:
+            response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"

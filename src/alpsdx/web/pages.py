@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from alpsdx import units
 from alpsdx.errors import AlpsdxError, AuthError, InputError
@@ -218,6 +218,25 @@ def file_download(request: Request, patient_id: int, file_id: int, p: Principal 
     info = _reg(request).file_info(patient_id, file_id, actor_for(request, p))
     return Response(Path(info["path"]).read_bytes(), media_type="application/octet-stream",
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(info['filename'])}"})
+
+
+@router.get("/patients/{patient_id}/report")
+def report_html(request: Request, patient_id: int, p: Principal = Depends(viewer)) -> Response:
+    from alpsdx.report import build_html
+
+    html = build_html(_reg(request), patient_id, actor_for(request, p))
+    return HTMLResponse(html)
+
+
+@router.get("/patients/{patient_id}/report.pdf")
+def report_pdf(request: Request, patient_id: int, p: Principal = Depends(viewer)) -> Response:
+    from alpsdx.report import build_html, html_to_pdf
+
+    reg = _reg(request)
+    pdf = html_to_pdf(build_html(reg, patient_id, actor_for(request, p)))
+    # The file name carries the internal number, not the patient identifier.
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="alpsdx-report-{patient_id}.pdf"'})
 
 
 def _done(pid: int, what: str) -> Response:
