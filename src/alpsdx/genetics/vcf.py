@@ -14,6 +14,7 @@ import gzip
 import math
 import os
 import re
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from alpsdx.genetics.hgvs_input import _parse_one
 from alpsdx.genetics.risk import panel_genes
 from alpsdx.model import Variant
 
-__all__ = ["VcfCall", "panel_regex", "read_vcf", "read_vcf_calls"]
+__all__ = ["VcfCall", "panel_regex", "panel_regex_bytes", "read_vcf", "read_vcf_calls"]
 
 HOW_TO_ANNOTATE = (
     "a VEP CSQ or SnpEff ANN INFO field; annotate the VCF first, e.g. "
@@ -70,6 +71,11 @@ def panel_regex(genes: Sequence[str] | None = None) -> re.Pattern[str]:
     return re.compile(r"\|(?:" + "|".join(re.escape(g) for g in names) + r")\|")
 
 
+def panel_regex_bytes(genes: Sequence[str] | None = None) -> re.Pattern[bytes]:
+    """``panel_regex`` over raw bytes (for the block scan of the file)."""
+    return re.compile(panel_regex(genes).pattern.encode("ascii"))
+
+
 def _annotation_format(raw_header: str) -> tuple[str, list[str]]:
     """('CSQ'|'ANN', field names) from the header; VariantError when neither is declared."""
     for line in raw_header.splitlines():
@@ -95,53 +101,6 @@ def _annotation_format(raw_header: str) -> tuple[str, list[str]]:
         "the VCF has no variant annotation (no CSQ or ANN INFO field in the header)",
         field="VCF header", value=None, expected=HOW_TO_ANNOTATE,
     )
-
-
-def _open_text(path: Path) -> Any:
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
-
-
-def _diagnose(path: Path, n_ok: int) -> tuple[int | None, str]:
-    """Find the first bad line after ``n_ok`` good records: (line number, what is wrong)."""
-    seen = 0
-    lineno = 0
-    ncols_expected: int | None = None
-    try:
-        with _open_text(path) as fh:
-            for lineno, line in enumerate(fh, start=1):
-                line = line.rstrip("\n")
-                if line.startswith("##"):
-                    continue
-                if line.startswith("#"):
-                    ncols_expected = len(line.split("\t"))
-                    continue
-                if ncols_expected is None:
-                    return lineno, "data line before the '#CHROM' header line"
-                if seen < n_ok:
-                    seen += 1
-                    continue
-                cols = line.split("\t")
-                if len(cols) < 8:
-                    return lineno, f"{len(cols)} tab-separated columns; a VCF data line needs at least 8"
-                if ncols_expected and len(cols) != ncols_expected:
-                    return lineno, f"{len(cols)} columns but the #CHROM header has {ncols_expected}"
-                if not cols[1].isdigit() or int(cols[1]) < 1:
-                    return lineno, f"POS {cols[1]!r} is not a positive integer"
-                if not re.fullmatch(r"[ACGTNacgtn]+", cols[3]):
-                    return lineno, f"REF {cols[3]!r} is not a DNA sequence"
-                if len(cols) > 9:
-                    nfmt = len(cols[8].split(":"))
-                    for i, s in enumerate(cols[9:]):
-                        if len(s.split(":")) > nfmt:
-                            return lineno, f"sample column {i + 1} has more fields than FORMAT {cols[8]!r}"
-                return lineno, "htslib could not parse this line (check INFO/FORMAT values against the header)"
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        return None, f"the file cannot be read to the end ({exc.__class__.__name__}: {exc})"
-    return None, "htslib stopped before the end of the file (truncated or corrupt compression?)"
 
 
 def _vep_trim(ref: str, alt: str) -> str:
@@ -177,12 +136,24 @@ def _pick(entries: list[list[str]], idx: dict[str, int], gene: str) -> list[str]
     return entries[0]
 
 
+# The plain forms VEP and SnpEff write for substitutions: valid HGVS by construction, so
+# they skip the (slower) full grammar; everything else goes through the hgvs parser.
+_SIMPLE_C = re.compile(r"(?:(?:N[MR]_|ENST)[0-9]+\.[0-9]+:)?c\.[*-]?[0-9]+(?:[+-][0-9]+)?[ACGT]>[ACGT]")
+_AA3 = "Ala|Arg|Asn|Asp|Cys|Gln|Glu|Gly|His|Ile|Leu|Lys|Met|Phe|Pro|Ser|Thr|Trp|Tyr|Val"
+_SIMPLE_P = re.compile(
+    rf"(?:(?:NP_|ENSP)[0-9]+\.[0-9]+:)?p\.\(?(?:{_AA3})[1-9][0-9]*(?:{_AA3}|Ter|\*)\)?"
+)
+
+
 def _clean_hgvs(value: str, feature: str | None, gene: str, notes: list[str], what: str) -> str | None:
     if not value:
         return None
     value = unquote(value)
     if ":" not in value and feature:
         value = f"{feature}:{value}"
+    simple = _SIMPLE_P if what == "HGVSp" else _SIMPLE_C
+    if simple.fullmatch(value) and (value.count("(") == value.count(")")):
+        return value.replace("*", "Ter") if what == "HGVSp" else value
     try:
         return _parse_one(value, gene).text
     except VariantError:
@@ -217,14 +188,10 @@ def _quiet_htslib() -> Iterator[None]:
         _c.set_htslib_log_level(3)
 
 
-def read_vcf_calls(path: str | os.PathLike[str], sample: str | None = None) -> list[VcfCall]:
-    """Every panel-gene variant in the VCF, per carrying sample (or the one ``sample``)."""
+def _header_and_samples(p: Path) -> tuple[str, list[str]]:
+    """The raw header and sample names, read and validated by htslib (cyvcf2)."""
     from cyvcf2 import VCF
 
-    p = Path(path)
-    if not p.is_file():
-        raise VariantError("file not found", field="vcf", value=str(p))
-    calls: list[VcfCall] = []
     with _quiet_htslib():
         try:
             reader = VCF(str(p), gts012=False, lazy=True)
@@ -234,50 +201,178 @@ def read_vcf_calls(path: str | os.PathLike[str], sample: str | None = None) -> l
                 field="vcf", value=str(p), expected="a VCF 4.x file, plain or bgzipped",
             ) from None
         try:
-            key, names = _annotation_format(reader.raw_header)
-            idx = {n: i for i, n in enumerate(names)}
-            gene_field = idx.get("SYMBOL", idx.get("Gene_Name"))
-            if gene_field is None:
-                raise VariantError(
-                    f"the {key} annotation has no gene symbol field",
-                    field="VCF header", value=",".join(names[:8]),
-                    expected="VEP run with --symbol (SYMBOL) or SnpEff ANN (Gene_Name)",
-                )
-            samples = list(reader.samples)
-            if sample is not None and sample not in samples:
-                raise VariantError(
-                    "sample not in the VCF", field="--sample", value=sample,
-                    expected=f"one of {', '.join(samples) or '(no samples: a sites-only VCF)'}",
-                )
-            want = [samples.index(sample)] if sample is not None else list(range(len(samples)))
-            rx = panel_regex()
-            panel = set(panel_genes())
-            n = 0
-            last = "start of data"
-            it = iter(reader)
-            while True:
-                try:
-                    rec = next(it)
-                except StopIteration:
-                    break
-                except Exception:
-                    lineno, what = _diagnose(p, n)
-                    where = f"line {lineno}" if lineno else f"after record {n} ({last})"
-                    raise VariantError(
-                        f"malformed VCF at {where}: {what}", field="vcf", value=str(p.name),
-                        expected="tab-separated VCF 4.x data lines matching the header",
-                    ) from None
-                n += 1
-                ann = rec.INFO.get(key)
-                if ann is None or not isinstance(ann, str) or rx.search(ann) is None:
-                    continue
-                last = f"{rec.CHROM}:{rec.POS}"
-                calls.extend(
-                    _record_calls(rec, ann, idx, gene_field, key, panel, samples, want, p.name)
-                )
+            return str(reader.raw_header), list(reader.samples)
         finally:
             with contextlib.suppress(Exception):
                 reader.close()
+
+
+def _bad_line(line: bytes, ncols: int) -> str | None:
+    """What is structurally wrong with one data line (None when nothing is)."""
+    cols = line.decode("utf-8", "replace").rstrip("\r").split("\t")
+    if len(cols) < 8:
+        return f"{len(cols)} tab-separated columns; a VCF data line needs at least 8"
+    if len(cols) != ncols:
+        return f"{len(cols)} columns but the #CHROM header has {ncols}"
+    if not cols[1].isdigit() or int(cols[1]) < 1:
+        return f"POS {cols[1]!r} is not a positive integer"
+    return None
+
+
+def _scan_panel_lines(
+    p: Path, ncols: int, rx: re.Pattern[bytes], chunk_size: int = 1 << 23
+) -> tuple[list[int], list[bytes], int]:
+    """Data lines whose text names a panel gene: (line numbers, lines, records scanned).
+
+    One C-level regex search per 8 MiB block finds candidate lines; each block is also
+    checked for its column count (tab count == lines x (columns - 1)), and a block that
+    fails is walked line by line to name the first bad line.
+    """
+    linenos: list[int] = []
+    lines: list[bytes] = []
+    records = 0
+    lineno = 0
+    tabs_per_line = ncols - 1
+    with _open_binary(p) as fh:
+        # header lines
+        while True:
+            raw = fh.readline()
+            if not raw:
+                return linenos, lines, records
+            lineno += 1
+            if raw.startswith(b"#CHROM"):
+                break
+        tail = b""
+        while True:
+            chunk = fh.read(chunk_size)
+            if not chunk:
+                block, tail = tail, b""
+                if block and not block.endswith(b"\n"):
+                    block += b"\n"
+            else:
+                block = tail + chunk
+                cut = block.rfind(b"\n") + 1
+                block, tail = block[:cut], block[cut:]
+            if block:
+                n = block.count(b"\n")
+                if block.count(b"\t") != n * tabs_per_line:  # a blank or short line fails this too
+                    _raise_first_bad(block, lineno, ncols, p.name)
+                prev_end = -1
+                counted_to, lines_before = 0, 0  # newlines in block[:counted_to]
+                for m in rx.finditer(block):
+                    s = block.rfind(b"\n", 0, m.start()) + 1
+                    if s <= prev_end:
+                        continue  # same line as the previous match
+                    e = block.find(b"\n", m.end())
+                    lines_before += block.count(b"\n", counted_to, s)
+                    counted_to = s
+                    linenos.append(lineno + lines_before + 1)
+                    lines.append(block[s:e])
+                    prev_end = e
+                lineno += n
+                records += n
+            if not chunk:
+                break
+    return linenos, lines, records
+
+
+def _raise_first_bad(block: bytes, lineno0: int, ncols: int, name: str) -> None:
+    for i, line in enumerate(block.split(b"\n")[:-1], start=1):
+        what = "empty line" if not line.strip() else _bad_line(line, ncols)
+        if what:
+            raise VariantError(
+                f"malformed VCF at line {lineno0 + i}: {what}", field="vcf", value=name,
+                expected="tab-separated VCF 4.x data lines matching the header",
+            )
+
+
+def _open_binary(p: Path) -> Any:
+    with open(p, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(p, "rb")
+    return open(p, "rb")
+
+
+def read_vcf_calls(path: str | os.PathLike[str], sample: str | None = None) -> list[VcfCall]:
+    """Every panel-gene variant in the VCF, per carrying sample (or the one ``sample``).
+
+    htslib (cyvcf2) reads and validates the header, then parses every record whose
+    annotation names a panel gene; the other records are only checked for their column
+    count (a fast byte scan), so a malformed value in a non-panel record goes unnoticed.
+    """
+    from cyvcf2 import VCF
+
+    p = Path(path)
+    if not p.is_file():
+        raise VariantError("file not found", field="vcf", value=str(p))
+    raw_header, samples = _header_and_samples(p)
+    key, names = _annotation_format(raw_header)
+    idx = {n: i for i, n in enumerate(names)}
+    gene_field = idx.get("SYMBOL", idx.get("Gene_Name"))
+    if gene_field is None:
+        raise VariantError(
+            f"the {key} annotation has no gene symbol field",
+            field="VCF header", value=",".join(names[:8]),
+            expected="VEP run with --symbol (SYMBOL) or SnpEff ANN (Gene_Name)",
+        )
+    if sample is not None and sample not in samples:
+        raise VariantError(
+            "sample not in the VCF", field="--sample", value=sample,
+            expected=f"one of {', '.join(samples) or '(no samples: a sites-only VCF)'}",
+        )
+    want = [samples.index(sample)] if sample is not None else list(range(len(samples)))
+    chrom_line = next(
+        (ln for ln in raw_header.splitlines() if ln.startswith("#CHROM")), "#CHROM"
+    )
+    ncols = len(chrom_line.split("\t"))
+    try:
+        linenos, lines, _ = _scan_panel_lines(p, ncols, panel_regex_bytes())
+    except (OSError, EOFError) as exc:
+        raise VariantError(
+            f"the file cannot be read to the end ({exc.__class__.__name__}: {exc})",
+            field="vcf", value=p.name, expected="a complete VCF, plain or bgzipped",
+        ) from None
+    if not lines:
+        return []
+    header_text = raw_header if raw_header.endswith("\n") else raw_header + "\n"
+    calls: list[VcfCall] = []
+    panel = set(panel_genes())
+    with tempfile.TemporaryDirectory(prefix="alpsdx-vcf-") as td:
+        tmp = Path(td) / "panel.vcf"
+        with open(tmp, "wb") as out:
+            out.write(header_text.encode("utf-8"))
+            out.write(b"\n".join(lines) + b"\n")
+        with _quiet_htslib():
+            reader = VCF(str(tmp), gts012=False, lazy=True)
+            try:
+                it = iter(reader)
+                k = 0
+                while True:
+                    try:
+                        rec = next(it)
+                    except StopIteration:
+                        break
+                    except Exception:
+                        at = linenos[k] if k < len(linenos) else None
+                        what = _bad_line(lines[k], ncols) if k < len(lines) else None
+                        raise VariantError(
+                            f"malformed VCF at line {at}: "
+                            + (what or "htslib could not parse this line (check INFO/FORMAT values "
+                               "against the header)"),
+                            field="vcf", value=p.name,
+                            expected="tab-separated VCF 4.x data lines matching the header",
+                        ) from None
+                    k += 1
+                    ann = rec.INFO.get(key)
+                    if ann is None or not isinstance(ann, str):
+                        continue
+                    calls.extend(
+                        _record_calls(rec, ann, idx, gene_field, key, panel, samples, want, p.name)
+                    )
+            finally:
+                with contextlib.suppress(Exception):
+                    reader.close()
     return calls
 
 
