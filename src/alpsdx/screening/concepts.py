@@ -57,6 +57,12 @@ class ConceptSets:
     measurements: Mapping[str, Mapping[str, Any]]
     drugs: Mapping[str, Mapping[str, Any]]
     unit_aliases: Mapping[str, str]
+    gender: Mapping[str, Any]
+
+    @property
+    def raw_gender(self) -> Mapping[str, Any]:
+        """person.gender_concept_id / gender_source_value values per sex."""
+        return self.gender
 
     def code_rows(self, domain: str) -> list[dict[str, Any]]:
         """(set_id, vocabulary, cat3, prefix, plen) per code of the condition/procedure sets."""
@@ -99,6 +105,7 @@ def concept_sets() -> ConceptSets:
         measurements=kb["measurements"],
         drugs=kb["drugs"],
         unit_aliases=kb.get("unit_aliases", {}),
+        gender=kb["gender"],
     )
 
 

@@ -1,0 +1,471 @@
+"""Per-person features and points of the ALPS screen, written once in Ibis.
+
+The same expression runs on every backend Ibis reaches (DuckDB, PySpark, ...); nothing here
+is backend-specific SQL. Engine-friendly shape:
+
+1. **Semi-join first**: each clinical table is joined to the (small) resolved concept set
+   tables before anything else, so only matching rows flow on.
+2. **Aggregate early**: measurements collapse to one row per (person, analyte, month)
+   (max, min, first date) before persons and age bands are joined; events collapse to one
+   row per person.
+3. **Two-stage distinct**: distinct (person, lineage) / (person, month) first, then count.
+4. **No window functions**: element dates are minima; "the date the second lineage
+   appeared" is the middle of three minima; the flag date is the earliest element date at
+   which the points reached so far meet the threshold.
+
+Dates inside the expression are epoch days (integers), so every engine compares them the
+same way; :mod:`alpsdx.screening.screen` turns them back into dates.
+
+Age-specific limits (haemoglobin, neutrophils, platelets, IgG) come from
+:mod:`alpsdx.reference_ranges` (cited bands, site override), tabulated per month of age
+(0-1199 months) and sex, and joined on (analyte, sex, age in months). Age is counted in
+whole months from the month of birth (OMOP stores year and month of birth; an unknown month
+is taken as July); each month of age is graded at its mid-point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from alpsdx import knowledge, reference_ranges, units
+from alpsdx.errors import UnitError
+from alpsdx.screening.concepts import ConceptSets, ResolvedConcepts, concept_sets, norm_code_expr
+from alpsdx.screening.omop import OmopTables
+from alpsdx.screening.score import ELEMENTS, ScoreSpec
+
+__all__ = [
+    "AGE_MONTHS_MAX",
+    "BIG_DAY",
+    "UnitTable",
+    "band_table",
+    "features",
+    "matched_measurements",
+    "unit_table",
+]
+
+AGE_MONTHS_MAX = 1199
+BIG_DAY = 10_000_000  # sentinel "never" in epoch days (year ~29000)
+BANDED = ("hemoglobin", "anc", "platelets", "igg")
+SEXES = ("female", "male", "unknown")
+
+
+# ----------------------------------------------------------------------------- units
+@dataclass
+class UnitTable:
+    """Conversion factors for the (analyte, unit) pairs present, and what could not convert."""
+
+    factors: pd.DataFrame  # analyte, unit_key, factor
+    report: pd.DataFrame  # analyte, unit_key, unit_ucum, rows, convertible, reason
+
+
+def _unit_key(omop: OmopTables, rc: ResolvedConcepts, t: ir.Table) -> ir.Table:
+    """Add ``unit_key``: the UCUM code of unit_concept_id when known, else unit_source_value."""
+    src = t.usrc.strip()
+    if rc.mode == "vocabulary" and len(rc.unit_concepts):
+        uc = ibis.memtable(rc.unit_concepts.rename(columns={"unit": "ucum"}))
+        j = t.left_join(uc, t.ucid == uc.unit_concept_id)
+        return j.select(*[j[c] for c in t.columns], unit_key=j.ucum.coalesce(src))
+    return t.mutate(unit_key=src)
+
+
+def matched_measurements(omop: OmopTables, rc: ResolvedConcepts) -> ir.Table:
+    """Measurement rows of the concept sets: person_id, d, v, analyte, unit_key (semi-join first)."""
+    m = omop["measurement"]
+    base = m.select(
+        person_id=m.person_id, d=m.measurement_date, v=m.value_as_number,
+        cid=m.measurement_concept_id, ucid=m.unit_concept_id, usrc=m.unit_source_value,
+        msrc=m.measurement_source_value.strip(),
+    )
+    codes = ibis.memtable(rc.measurement_codes.rename(columns={"code": "mcode"}))
+    by_src = base.join(codes, base.msrc == codes.mcode)
+    cols = ["person_id", "d", "v", "cid", "ucid", "usrc"]
+    by_src = by_src.select(*[by_src[c] for c in cols], analyte=by_src.analyte)
+    if rc.mode == "vocabulary" and len(rc.measurement_ids):
+        ids = ibis.memtable(rc.measurement_ids.rename(columns={"concept_id": "mid"}))
+        by_id = base.join(ids, base.cid == ids.mid)
+        by_id = by_id.select(*[by_id[c] for c in cols], analyte=by_id.analyte)
+        # a row carrying a concept id is matched by it; source codes only where the id is 0
+        by_src = by_src.filter(by_src.cid.isnull() | (by_src.cid == 0))
+        matched = by_id.union(by_src, distinct=False)
+    else:
+        matched = by_src
+    return _unit_key(omop, rc, matched)
+
+
+def _ucum(unit: str | None, aliases: Mapping[str, str]) -> str | None:
+    if unit is None:
+        return None
+    u = str(unit).strip()
+    if not u:
+        return None
+    if u in aliases:
+        return aliases[u]
+    lower = {k.lower(): v for k, v in aliases.items()}
+    return lower.get(u.lower(), u)
+
+
+def unit_table(omop: OmopTables, rc: ResolvedConcepts, sets: ConceptSets | None = None) -> UnitTable:
+    """Scan the matched measurements once for their (analyte, unit) pairs and convert each.
+
+    Units are read as UCUM (after the cited alias map, e.g. ``K/uL`` -> ``10*3/uL``); a pair
+    whose unit is missing or cannot be converted to the analyte's canonical unit is listed
+    in ``report`` with its row count and is left out of every threshold (never guessed).
+    """
+    sets = sets or concept_sets()
+    mm = matched_measurements(omop, rc)
+    pairs = omop.con.execute(
+        mm.group_by("analyte", "unit_key").agg(rows=mm.count(), no_value=mm.v.isnull().sum())
+    )
+    rows: list[dict[str, Any]] = []
+    for r in pairs.itertuples(index=False):
+        key = None if pd.isna(r.unit_key) else str(r.unit_key)
+        ucum = _ucum(key, sets.unit_aliases)
+        factor: float | None = None
+        reason = ""
+        if ucum is None:
+            reason = "no unit recorded"
+        else:
+            try:
+                factor = units.factor(str(r.analyte), ucum)
+            except UnitError as exc:
+                reason = str(exc)
+        rows.append({
+            "analyte": str(r.analyte), "unit_key": key, "unit_ucum": ucum, "rows": int(r.rows),
+            "no_value": int(r.no_value), "convertible": factor is not None, "factor": factor,
+            "reason": reason,
+        })
+    report = pd.DataFrame(rows, columns=["analyte", "unit_key", "unit_ucum", "rows", "no_value",
+                                         "convertible", "factor", "reason"])
+    ok = report[report.convertible & report.unit_key.notna()]
+    factors = pd.DataFrame({
+        "f_analyte": ok.analyte.astype(str), "f_unit": ok.unit_key.astype(str),
+        "factor": ok.factor.astype("float64"),
+    }).reset_index(drop=True)
+    return UnitTable(factors=factors, report=report.sort_values(["analyte", "unit_key"], na_position="first")
+                     .reset_index(drop=True))
+
+
+# ----------------------------------------------------------------------------- age bands
+def band_table(spec: ScoreSpec) -> pd.DataFrame:
+    """Lower/upper limits per (analyte, sex, month of age), from reference_ranges + fallbacks."""
+    rows: list[tuple[str, str, int, float | None, float | None]] = []
+    fallback_low = {"hemoglobin": spec.fallback_hb_low_g_dl}
+    fallback_high = {"igg": spec.fallback_igg_high_mg_dl}
+    for analyte in BANDED:
+        for sex in SEXES:
+            for m in range(AGE_MONTHS_MAX + 1):
+                rng = reference_ranges.reference_range(analyte, (m + 0.5) / 12.0,
+                                                       None if sex == "unknown" else sex)
+                low = rng.low if rng is not None else fallback_low.get(analyte)
+                high = rng.high if rng is not None else fallback_high.get(analyte)
+                rows.append((analyte, sex, m, low, high))
+    df = pd.DataFrame(rows, columns=["b_analyte", "b_sex", "b_age", "low", "high"])
+    df["b_age"] = df["b_age"].astype("int64")
+    df["low"] = df["low"].astype("float64")
+    df["high"] = df["high"].astype("float64")
+    return df
+
+
+# ----------------------------------------------------------------------------- events
+def _code_match(t: ir.Table, rc_codes: pd.DataFrame, code_col: str, sets: set[str]) -> ir.Table:
+    """Rows of ``t`` whose normalised source code falls under a set's code (prefix or exact)."""
+    df = rc_codes[rc_codes.set_id.isin(sets)][["set_id", "cat3", "prefix", "plen", "exact"]]
+    if df.empty:
+        return t.select(person_id=t.person_id, d=t.d, set_id=ibis.literal("", "string"), cid=t.cid).limit(0)
+    codes = ibis.memtable(df.rename(columns={"cat3": "k3"}).reset_index(drop=True))
+    x = t.mutate(ncode=norm_code_expr(t[code_col]))
+    x = x.mutate(c3=x.ncode.substr(0, 3))
+    j = x.join(codes, x.c3 == codes.k3)
+    j = j.filter((j.ncode.substr(0, j.plen) == j.prefix) & (~j.exact | (j.ncode == j.prefix)))
+    return j.select(person_id=j.person_id, d=j.d, set_id=j.set_id, cid=j.cid)
+
+
+def _id_match(t: ir.Table, ids: pd.DataFrame, sets: set[str]) -> ir.Table:
+    df = ids[ids.set_id.isin(sets)].rename(columns={"concept_id": "sid"}).reset_index(drop=True)
+    mt = ibis.memtable(df[["sid", "set_id"]])
+    j = t.join(mt, t.cid == mt.sid)
+    return j.select(person_id=j.person_id, d=j.d, set_id=j.set_id)
+
+
+def _events(
+    t: ir.Table, rc: ResolvedConcepts, codes: pd.DataFrame, ids: pd.DataFrame, sets: set[str]
+) -> ir.Table:
+    """(person_id, d, set_id) of ``t`` (columns person_id, d, cid, src) in ``sets``."""
+    by_src = _code_match(t, codes, "src", sets)
+    if rc.mode == "vocabulary" and not ids[ids.set_id.isin(sets)].empty:
+        by_src = by_src.filter(by_src.cid.isnull() | (by_src.cid == 0))
+        out = _id_match(t, ids, sets).union(by_src.select("person_id", "d", "set_id"), distinct=False)
+    else:
+        out = by_src.select("person_id", "d", "set_id")
+    return out
+
+
+def _drug_events(t: ir.Table, rc: ResolvedConcepts) -> ir.Table:
+    names = rc.drug_names
+    low = t.src.lower()
+    set_of = ibis.cases(*[(low.contains(n), ibis.literal(sid)) for sid, n in names], else_=ibis.null("string"))
+    by_src = t.mutate(set_id=set_of).filter(lambda x: x.set_id.notnull())
+    if rc.mode == "vocabulary" and len(rc.drug_ids):
+        by_src = by_src.filter(by_src.cid.isnull() | (by_src.cid == 0))
+        ids = rc.drug_ids
+        return _id_match(t, ids, set(ids.set_id)).union(
+            by_src.select("person_id", "d", "set_id"), distinct=False)
+    return by_src.select("person_id", "d", "set_id")
+
+
+def _day(d: ir.DateValue) -> ir.IntegerValue:
+    return d.epoch_days().cast("int64")
+
+
+def _min_days(*vals: ir.IntegerValue) -> ir.IntegerValue:
+    """Earliest of nullable epoch days (null when all are null)."""
+    big = ibis.literal(BIG_DAY, "int64")
+    m = ibis.least(*[v.coalesce(big) for v in vals])
+    return ibis.cases((m >= big, ibis.null("int64")), else_=m)
+
+
+# ----------------------------------------------------------------------------- features
+def features(
+    omop: OmopTables,
+    rc: ResolvedConcepts,
+    unit_factors: pd.DataFrame,
+    bands: pd.DataFrame,
+    spec: ScoreSpec,
+    sets: ConceptSets | None = None,
+) -> ir.Table:
+    """One row per person with any evidence (or an ALPS code): features, points, score.
+
+    Columns (epoch days for ``*_day``): person_id, in_person_table, year_of_birth, sex,
+    lp_first_day, lp_last_day, lp_span_days, lp_chronic_day, lp_after_lymphoma,
+    lymphoma_first_day, cytopenia_lineages, cytopenia_first_day, cytopenia_second_day,
+    cytopenia_months, lab_cytopenia_lineages, igg_max_mg_dl, igg_max_ratio,
+    igg_high_first_day, hypergamma_first_day, b12_max_ng_l, b12_high_first_day,
+    dnt_measured, dnt_max_pct, dnt_high_first_day, hb_min_g_dl, platelets_min,
+    anc_min, lymphocytes_min, steroid_ivig_courses, second_line_drugs, splenectomy_first_day,
+    family_history_first_day, alps_first_day, first_sign_day, age_first_sign_years,
+    pts_<element> for each score element, score, flag_day.
+    """
+    sets = sets or concept_sets()
+    cond_sets = dict(sets.conditions)
+    by_group: dict[str, set[str]] = {}
+    for sid, s in cond_sets.items():
+        by_group.setdefault(str(s["group"]), set()).add(sid)
+    obs_sets = {sid for sid, s in cond_sets.items() if s.get("also_observation")}
+
+    # --- persons (age and sex)
+    p = omop["person"]
+    gender = sets.raw_gender
+    fem_ids = [int(x) for x in gender["female"]["concept_ids"]]
+    male_ids = [int(x) for x in gender["male"]["concept_ids"]]
+    gsrc = p.gender_source_value.strip().upper()
+    sex = ibis.cases(
+        (p.gender_concept_id.isin(fem_ids), "female"),
+        (p.gender_concept_id.isin(male_ids), "male"),
+        (gsrc.isin([str(x).upper() for x in gender["female"]["source_values"]]), "female"),
+        (gsrc.isin([str(x).upper() for x in gender["male"]["source_values"]]), "male"),
+        else_="unknown",
+    )
+    persons = p.select(
+        pp_id=p.person_id, year_of_birth=p.year_of_birth, sex=sex,
+        birth_ym=p.year_of_birth * 12 + p.month_of_birth.coalesce(7) - 1,
+    )
+
+    # --- conditions, observations, procedures, drugs -> (person_id, d, set_id)
+    co = omop["condition_occurrence"]
+    co = co.select(person_id=co.person_id, d=co.condition_start_date, cid=co.condition_concept_id,
+                   src=co.condition_source_value)
+    cond_ev = _events(co, rc, rc.condition_codes, rc.condition_ids, set(cond_sets))
+    if obs_sets:
+        ob = omop["observation"]
+        ob = ob.select(person_id=ob.person_id, d=ob.observation_date, cid=ob.observation_concept_id,
+                       src=ob.observation_source_value)
+        cond_ev = cond_ev.union(_events(ob, rc, rc.condition_codes, rc.condition_ids, obs_sets),
+                                distinct=False)
+    po = omop["procedure_occurrence"]
+    po = po.select(person_id=po.person_id, d=po.procedure_date, cid=po.procedure_concept_id,
+                   src=po.procedure_source_value)
+    proc_ev = _events(po, rc, rc.procedure_codes, rc.procedure_ids, set(sets.procedures))
+    de = omop["drug_exposure"]
+    de = de.select(person_id=de.person_id, d=de.drug_exposure_start_date, cid=de.drug_concept_id,
+                   src=de.drug_source_value)
+    drug_ev = _drug_events(de, rc)
+
+    # set metadata: group and cytopenia lineage (Evans syndrome: two rows)
+    meta_rows = []
+    for sid, s in cond_sets.items():
+        lin = s.get("lineage")
+        lins = list(lin) if isinstance(lin, tuple | list) else [lin]
+        for ln in lins:
+            meta_rows.append({"m_set": sid, "grp": str(s["group"]), "lineage": ln})
+    meta = ibis.memtable(pd.DataFrame(meta_rows).astype({"lineage": "object"}))
+
+    ev = cond_ev.mutate(e=_day(cond_ev.d), ym=cond_ev.d.year() * 12 + cond_ev.d.month() - 1)
+    ev = ev.join(meta, ev.set_id == meta.m_set).drop("m_set")
+
+    def first_of(group: str, name: str) -> ir.Table:
+        x = ev.filter(ev.grp == group)
+        return x.group_by(pid=x.person_id).agg(**{name: x.e.min()})
+
+    lymphoma = first_of("lymphoma", "lymphoma_first_day")
+    lp_all = ev.filter(ev.grp == "lymphoproliferation")
+    lpj = lp_all.left_join(lymphoma, lp_all.person_id == lymphoma.pid)
+    lpj = lpj.select(person_id=lpj.person_id, e=lpj.e, lym=lpj.lymphoma_first_day)
+    lp_ok = lpj.filter(lpj.lym.isnull() | (lpj.e < lpj.lym))
+    lp_after = lpj.filter(lpj.lym.notnull() & (lpj.e >= lpj.lym))
+    lp_after = lp_after.group_by(pid=lp_after.person_id).agg(lp_after_lymphoma=lp_after.count())
+    lp = lp_ok.group_by(pid=lp_ok.person_id).agg(lp_first_day=lp_ok.e.min(), lp_last_day=lp_ok.e.max())
+    lpc = lp_ok.join(lp, lp_ok.person_id == lp.pid)
+    lpc = lpc.filter((lpc.e - lpc.lp_first_day) > spec.chronic_days)
+    lp_chronic = lpc.group_by(pid=lpc.person_id).agg(lp_chronic_day=lpc.e.min())
+
+    cy = ev.filter(ev.grp == "cytopenia")
+    cyto = cy.group_by(pid=cy.person_id).agg(
+        cytopenia_first_day=cy.e.min(),
+        red_day=ibis.cases((cy.lineage == "red_cells", cy.e), else_=ibis.null("int64")).min(),
+        plt_day=ibis.cases((cy.lineage == "platelets", cy.e), else_=ibis.null("int64")).min(),
+        neu_day=ibis.cases((cy.lineage == "neutrophils", cy.e), else_=ibis.null("int64")).min(),
+    )
+    others = ev.filter(ev.grp.isin(["igg", "alps", "family_history"]))
+    other = others.group_by(pid=others.person_id).agg(
+        hypergamma_first_day=ibis.cases((others.grp == "igg", others.e), else_=ibis.null("int64")).min(),
+        alps_first_day=ibis.cases((others.grp == "alps", others.e), else_=ibis.null("int64")).min(),
+        family_history_first_day=ibis.cases((others.grp == "family_history", others.e),
+                                            else_=ibis.null("int64")).min(),
+    )
+    proc = proc_ev.group_by(pid=proc_ev.person_id).agg(splenectomy_first_day=_day(proc_ev.d).min())
+
+    drug_group = {sid: str(s["group"]) for sid, s in sets.drugs.items()}
+    steroid_sets = [s for s, g in drug_group.items() if g == "steroid_ivig"]
+    second_sets = [s for s, g in drug_group.items() if g == "second_line"]
+    dr = drug_ev.mutate(ym=drug_ev.d.year() * 12 + drug_ev.d.month() - 1)
+    st = dr.filter(dr.set_id.isin(steroid_sets)).select("person_id", "ym").distinct()
+    st = st.group_by(pid=st.person_id).agg(steroid_ivig_courses=st.count())
+    sl = dr.filter(dr.set_id.isin(second_sets)).select("person_id", "set_id").distinct()
+    sl = sl.group_by(pid=sl.person_id).agg(second_line_drugs=sl.count())
+
+    # --- measurements: semi-join, convert units, aggregate per (person, analyte, month)
+    mm = matched_measurements(omop, rc)
+    fac = ibis.memtable(unit_factors)
+    x = mm.join(fac, (mm.analyte == fac.f_analyte) & (mm.unit_key == fac.f_unit))
+    x = x.select(person_id=x.person_id, d=x.d, analyte=x.analyte, val=x.v * x.factor)
+    x = x.filter(x.val.notnull())
+    x = x.mutate(ym=x.d.year() * 12 + x.d.month() - 1, e=_day(x.d))
+    lab = x.group_by("person_id", "analyte", "ym").agg(vmax=x.val.max(), vmin=x.val.min(), e0=x.e.min())
+    band_t = ibis.memtable(bands)
+    lp_p = lab.join(persons, lab.person_id == persons.pp_id, how="left")
+    lp_p = lp_p.mutate(age_m=ibis.least(ibis.greatest(lp_p.ym - lp_p.birth_ym, 0), AGE_MONTHS_MAX))
+    lb = lp_p.left_join(
+        band_t,
+        (lp_p.analyte == band_t.b_analyte) & (lp_p.sex == band_t.b_sex) & (lp_p.age_m == band_t.b_age),
+    )
+    dnt_th = ibis.cases(*[(lb.analyte == a, ibis.literal(v, "float64")) for a, v in spec.dnt_thresholds.items()],
+                        else_=ibis.null("float64"))
+    is_dnt = lb.analyte.isin(list(spec.dnt_thresholds))
+    lb = lb.select(
+        person_id=lb.person_id, analyte=lb.analyte, ym=lb.ym, vmax=lb.vmax, vmin=lb.vmin, e0=lb.e0,
+        low=lb.low, high=lb.high,
+        is_low=(lb.analyte.isin(["hemoglobin", "anc", "platelets"]) & (lb.vmin < lb.low)).fill_null(False),
+        igg_high=((lb.analyte == "igg") & (lb.vmax > lb.high)).fill_null(False),
+        b12_high=((lb.analyte == "vitamin_b12") & (lb.vmax > spec.b12_ng_per_l)).fill_null(False),
+        dnt_high=(is_dnt & (lb.vmax >= dnt_th)).fill_null(False),
+        is_dnt=is_dnt,
+    )
+
+    def when(cond: ir.BooleanValue, val: ir.Value, typ: str) -> ir.Value:
+        return ibis.cases((cond, val), else_=ibis.null(typ))
+
+    labp = lb.group_by(pid=lb.person_id).agg(
+        igg_max_mg_dl=when(lb.analyte == "igg", lb.vmax, "float64").max(),
+        igg_max_ratio=when(lb.analyte == "igg", lb.vmax / lb.high, "float64").max(),
+        igg_high_first_day=when(lb.igg_high, lb.e0, "int64").min(),
+        b12_max_ng_l=when(lb.analyte == "vitamin_b12", lb.vmax, "float64").max(),
+        b12_high_first_day=when(lb.b12_high, lb.e0, "int64").min(),
+        dnt_results=when(lb.is_dnt, 1, "int64").sum(),
+        dnt_max_pct=when(lb.is_dnt, lb.vmax, "float64").max(),
+        dnt_high_first_day=when(lb.dnt_high, lb.e0, "int64").min(),
+        hb_min_g_dl=when(lb.analyte == "hemoglobin", lb.vmin, "float64").min(),
+        platelets_min=when(lb.analyte == "platelets", lb.vmin, "float64").min(),
+        anc_min=when(lb.analyte == "anc", lb.vmin, "float64").min(),
+        lymphocytes_min=when(lb.analyte == "lymphocytes_abs", lb.vmin, "float64").min(),
+        hb_low=when(lb.is_low & (lb.analyte == "hemoglobin"), 1, "int64").max(),
+        plt_low=when(lb.is_low & (lb.analyte == "platelets"), 1, "int64").max(),
+        anc_low=when(lb.is_low & (lb.analyte == "anc"), 1, "int64").max(),
+    )
+
+    # months with cytopenia: coded autoimmune cytopenia or a result below its limit (two-stage distinct)
+    cm = cy.select(person_id=cy.person_id, ym=cy.ym).union(
+        lb.filter(lb.is_low).select("person_id", "ym"), distinct=True)
+    cm = cm.group_by(pid=cm.person_id).agg(cytopenia_months=cm.count())
+
+    # --- every person with any evidence, joined once
+    parts = [lymphoma, lp, lp_after, lp_chronic, cyto, other, proc, st, sl, labp, cm]
+    ids = parts[0].select("pid")
+    for part in parts[1:]:
+        ids = ids.union(part.select("pid"), distinct=False)
+    ids = ids.distinct()
+    t = ids
+    for part in parts:
+        t = t.left_join(part, t.pid == part.pid).drop("pid_right")
+    t = t.left_join(persons, t.pid == persons.pp_id)
+    t = t.mutate(in_person_table=t.pp_id.notnull()).drop("pp_id")
+    t = t.rename(person_id="pid")
+
+    big = ibis.literal(BIG_DAY, "int64")
+    r = t.red_day.coalesce(big)
+    pl_ = t.plt_day.coalesce(big)
+    nu = t.neu_day.coalesce(big)
+    second = r + pl_ + nu - ibis.least(r, pl_, nu) - ibis.greatest(r, pl_, nu)
+    t = t.mutate(
+        lp_span_days=t.lp_last_day - t.lp_first_day,
+        cytopenia_lineages=(t.red_day.notnull().cast("int64") + t.plt_day.notnull().cast("int64")
+                            + t.neu_day.notnull().cast("int64")),
+        cytopenia_second_day=ibis.cases((second >= big, ibis.null("int64")), else_=second),
+        lab_cytopenia_lineages=(t.hb_low.coalesce(0) + t.plt_low.coalesce(0) + t.anc_low.coalesce(0)),
+        dnt_measured=t.dnt_results.coalesce(0) > 0,
+        lp_after_lymphoma=t.lp_after_lymphoma.coalesce(0),
+        steroid_ivig_courses=t.steroid_ivig_courses.coalesce(0),
+        second_line_drugs=t.second_line_drugs.coalesce(0),
+        cytopenia_months=t.cytopenia_months.coalesce(0),
+        first_sign_day=_min_days(t.lp_first_day, t.cytopenia_first_day),
+    )
+    birth_day = (t.birth_ym - 1970 * 12).cast("float64") * 30.436875 + 14.0
+    t = t.mutate(age_first_sign_years=((t.first_sign_day.cast("float64") - birth_day) / 365.25).round(1))
+
+    # --- points: the day each element became true, then the score and the flag day
+    element_day: dict[str, ir.IntegerValue] = {
+        "lymphoproliferation_any": t.lp_first_day,
+        "lymphoproliferation_chronic": t.lp_chronic_day,
+        "dnt_elevated": t.dnt_high_first_day,
+        "cytopenia_one_lineage": t.cytopenia_first_day,
+        "cytopenia_multi_lineage": t.cytopenia_second_day,
+        "igg_elevated": _min_days(t.igg_high_first_day, t.hypergamma_first_day),
+        "b12_elevated": t.b12_high_first_day,
+        "family_history": t.family_history_first_day,
+    }
+    assert tuple(element_day) == ELEMENTS
+    pts = {k: spec.points[k].points for k in ELEMENTS}
+    t = t.mutate(**{f"day_{k}": v for k, v in element_day.items()})
+    pcols = {f"pts_{k}": ibis.cases((t[f"day_{k}"].notnull(), pts[k]), else_=0) for k in ELEMENTS}
+    t = t.mutate(**pcols)
+    score = sum((t[f"pts_{k}"] for k in ELEMENTS[1:]), t[f"pts_{ELEMENTS[0]}"])
+    cands = []
+    for k in ELEMENTS:
+        dk = t[f"day_{k}"]
+        reached = sum(
+            (ibis.cases(((t[f"day_{j}"] <= dk).fill_null(False), pts[j]), else_=0) for j in ELEMENTS),
+            ibis.literal(0, "int64"),
+        )
+        cands.append(ibis.cases(((reached >= spec.flag_threshold) & dk.notnull(), dk), else_=big))
+    flag = ibis.least(*cands)
+    t = t.mutate(score=score.cast("int64"), flag_day=ibis.cases((flag >= big, ibis.null("int64")), else_=flag))
+    return t.drop("red_day", "plt_day", "neu_day", "hb_low", "plt_low", "anc_low", "dnt_results", "birth_ym")
+
+
+def citation_text(key: str) -> str:
+    return knowledge.resolve_citation(key)
