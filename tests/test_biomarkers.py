@@ -9,6 +9,7 @@ import pytest
 from alpsdx import knowledge
 from alpsdx.biomarkers import (
     TwoByTwo,
+    consistent_tables,
     derive_likelihood_ratios,
     post_test_probability,
     predict_fas_mutation,
@@ -51,15 +52,46 @@ def test_lr_values_b12_sfasl() -> None:
     assert perf["lr_negative"] == pytest.approx((0.03 / 0.97) / (38 / 60))
 
 
-def test_two_by_two_arithmetic_and_a_table_consistent_with_the_published_figures() -> None:
-    # The paper's own 2x2 counts were NOT retrieved. This table is a reconstruction that is
-    # consistent with n=98, 38 FAS-mutated, PPV 92% and NPV 97%; it checks the arithmetic.
-    t = TwoByTwo(tp=36, fp=3, fn=2, tn=57)
-    assert round(t.ppv * 100) == 92 and round(t.npv * 100) == 97
+def test_two_by_two_arithmetic() -> None:
+    t = TwoByTwo(tp=8, fp=2, fn=2, tn=88)
+    assert (t.ppv, t.npv, t.sensitivity, t.specificity, t.prevalence) == (0.8, 88 / 90, 0.8, 88 / 90, 0.1)
+    assert t.lr_positive == pytest.approx(0.8 / (2 / 90)) and t.lr_negative == pytest.approx(0.2 / (88 / 90))
+
+
+@pytest.mark.parametrize(
+    ("rule", "ppv", "npv", "table"),
+    [("b12_sfasl", 92, 97, (36, 3, 2, 57)), ("dnt", 61, 77, (25, 16, 13, 44))],
+)
+def test_published_counts_determine_the_2x2_table(rule: str, ppv: int, npv: int,
+                                                   table: tuple[int, int, int, int]) -> None:
+    # Published counts: 98 sequenced, 38 FAS-mutated (32 germline + 6 somatic), so 60 without.
+    # Searching every integer table, exactly one gives the published PPV/NPV percentages.
+    tables = consistent_tables(ppv, npv, 38, 60)
+    assert [(t.tp, t.fp, t.fn, t.tn) for t in tables] == [table]
+    t = tables[0]
+    assert round(t.ppv * 100) == ppv and round(t.npv * 100) == npv  # the published figures reproduced
     assert t.prevalence == pytest.approx(P_COHORT)
-    assert t.lr_positive == pytest.approx(t.sensitivity / (1 - t.specificity))
-    lo, hi = rule_performance("b12_sfasl")["lr_positive_rounding_range"]
+    perf = rule_performance(rule)
+    lo, hi = perf["lr_positive_rounding_range"]
     assert lo <= t.lr_positive <= hi
+    lo, hi = perf["lr_negative_rounding_range"]
+    assert lo <= t.lr_negative <= hi
+    assert perf["consistent_tables"] == [{"tp": table[0], "fp": table[1], "fn": table[2], "tn": table[3]}]
+    assert any(f"TP {table[0]}, FP {table[1]}" in step for step in perf["steps"])
+
+
+def test_consistent_tables_rounding_boundaries() -> None:
+    # NPV 100% forces FN = 0, so TP = all mutated; PPV then decides on FP alone.
+    def fps(tp: int) -> set[int]:
+        return {t.fp for t in consistent_tables(92, 100, tp, 5)}
+
+    assert fps(11) == {1}  # 11/12 = 91.7% -> 92
+    assert fps(12) == {1}  # 12/13 = 92.3% -> 92
+    assert fps(10) == set()  # 10/11 = 90.9%, 10/10 = 100%
+    # exactly at the rounding boundary: 183/200 = 91.5% rounds half up to 92
+    assert any(t.fp == 17 for t in consistent_tables(92, 100, 183, 18))
+    with pytest.raises(InputError):
+        consistent_tables(92, 97, 0, 60)
 
 
 def test_derive_refuses_bad_probabilities() -> None:

@@ -8,14 +8,16 @@ sequenced), because post-test odds = pre-test odds x LR:
 
 A user's pre-test probability (default: the cohort's p) then gives the post-test
 probability. The derivation, the rounding range of the published percentages and every
-assumption are returned with the result. Caminha 2010 and Molnar 2020 are not used
+assumption are returned with the result. At the cohort counts, exactly one integer 2x2
+table reproduces each published PPV/NPV pair (:func:`consistent_tables`); it is shown in the
+derivation as a check. Caminha 2010 and Molnar 2020 are not used
 numerically (their figures could not be confirmed) and the output says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from alpsdx import knowledge, units
@@ -27,6 +29,7 @@ __all__ = [
     "FasPrediction",
     "RuleResult",
     "TwoByTwo",
+    "consistent_tables",
     "derive_likelihood_ratios",
     "post_test_probability",
     "predict_fas_mutation",
@@ -106,6 +109,23 @@ def derive_likelihood_ratios(ppv: float, npv: float, prevalence: float) -> dict[
             "p_test_positive": q, "steps": steps}
 
 
+def consistent_tables(ppv_pct: int, npv_pct: int, mutated: int, unmutated: int) -> list[TwoByTwo]:
+    """Every integer 2x2 table with ``mutated``/``unmutated`` patients whose PPV and NPV round
+    (half up) to the published whole percentages. For Rensing-Ehl 2013 (38 of 98 mutated)
+    there is exactly one table per rule, so the published figures pin down the counts."""
+    if mutated < 1 or unmutated < 1:
+        raise InputError("cohort counts must be positive", field="mutated/unmutated", value=(mutated, unmutated))
+    out: list[TwoByTwo] = []
+    for tp in range(mutated + 1):
+        for fp in range(unmutated + 1):
+            fn, tn = mutated - tp, unmutated - fp
+            if tp + fp == 0 or tn + fn == 0:
+                continue
+            if (int(100 * tp / (tp + fp) + 0.5) == ppv_pct and int(100 * tn / (tn + fn) + 0.5) == npv_pct):
+                out.append(TwoByTwo(tp, fp, fn, tn))
+    return out
+
+
 def post_test_probability(pre_test: float, lr: float) -> float:
     """Post-test probability from a pre-test probability and a likelihood ratio (odds form)."""
     _check_p(pre_test, "pre_test_probability")
@@ -135,6 +155,17 @@ def rule_performance(rule: str) -> dict[str, Any]:
     d["lr_positive_rounding_range"] = (round(lo["lr_positive"], 2), round(hi["lr_positive"], 2))
     d["lr_negative_rounding_range"] = (round(lo["lr_negative"], 4), round(hi["lr_negative"], 4))
     d.update({"ppv": ppv, "npv": npv, "prevalence": p, "label": str(spec["label"])})
+    c = _kb()["rensingehl2013"]["cohort"]
+    mutated = int(c["fas_mutated"])
+    tables = consistent_tables(round(ppv * 100), round(npv * 100), mutated, int(c["sequenced"]) - mutated)
+    d["consistent_tables"] = [asdict(t) for t in tables]
+    if len(tables) == 1:
+        t = tables[0]
+        d["steps"].append(
+            f"the only integer 2x2 table with {mutated} FAS-mutated of {c['sequenced']} whose PPV/NPV round to "
+            f"{ppv:.0%}/{npv:.0%}: TP {t.tp}, FP {t.fp}, FN {t.fn}, TN {t.tn} (PPV {t.ppv:.3f}, NPV {t.npv:.3f}; "
+            f"sensitivity {t.sensitivity:.3f}, specificity {t.specificity:.3f}; LR+ {t.lr_positive:.2f}, "
+            f"LR- {t.lr_negative:.3f})")
     return d
 
 
