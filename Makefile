@@ -23,7 +23,7 @@ install: $(STAMP)
 install-dev: $(DEVSTAMP)
 
 run: install
-	$(BIN)/alpsdx demo
+	$(BIN)/alpsdx demo --host 127.0.0.1 --port 8000
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
