@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,17 @@ class Fmt(StrEnum):
     json = "json"
 
 
+@dataclass
+class Collected:
+    """What ``collect`` read: the variants and, by index, VCF exon/intron/depth and notes."""
+
+    variants: list[Variant]
+    exons: dict[int, str | None]
+    introns: dict[int, str | None]
+    depths: dict[int, int | None]
+    notes: list[list[str]]
+
+
 def _is_vcf(arg: str) -> bool:
     low = arg.lower()
     return low.endswith(VCF_SUFFIXES) or (Path(arg).is_file() and ":" not in arg)
@@ -48,10 +60,11 @@ def collect(
     origin: str | None = None,
     zygosity: str | None = None,
     vaf: float | None = None,
-) -> tuple[list[Variant], dict[int, str | None], dict[int, int | None], list[list[str]]]:
-    """Variants from the inputs, with exon, depth and reader notes by index."""
+) -> Collected:
+    """Variants from the inputs, with exon, intron, depth and reader notes by index."""
     variants: list[Variant] = []
     exons: dict[int, str | None] = {}
+    introns: dict[int, str | None] = {}
     depths: dict[int, int | None] = {}
     notes: list[list[str]] = []
     for arg in inputs:
@@ -60,6 +73,7 @@ def collect(
                 raise VariantError("file not found", field="vcf", value=arg)
             for call in read_vcf_calls(arg, sample):
                 exons[len(variants)] = call.exon
+                introns[len(variants)] = call.intron
                 depths[len(variants)] = call.depth
                 notes.append(list(call.notes))
                 variants.append(call.variant)
@@ -84,7 +98,7 @@ def collect(
                                  value=update) from None
         notes.append([])
         variants.append(v)
-    return variants, exons, depths, notes
+    return Collected(variants, exons, introns, depths, notes)
 
 
 def _read_raw(path: Path) -> tuple[dict[str, Any], str]:
@@ -166,6 +180,8 @@ def _table(rows: list[dict[str, Any]], console: Console) -> None:
             where += f" (res. {r['protein_position']})"
         if r.get("exon"):
             where += f"\nexon {r['exon']}"
+        elif r.get("intron"):
+            where += f"\nintron {r['intron']}"
         origin = r["origin"] + (f"\n{r['sample']}" if r.get("sample") else "")
         if r.get("vaf") is not None:
             origin += f" VAF {r['vaf']:.2f}"
@@ -212,11 +228,12 @@ def register(app: typer.Typer) -> None:
         vaf: float | None = typer.Option(None, "--vaf", help="Variant allele fraction (0-1) for HGVS input."),
     ) -> None:
         """Annotate FAS/FASLG/CASP10 variants: domain, mechanism, origin, risk; optionally add them to a case."""
-        variants, exons, depths, notes = collect(
+        got = collect(
             inputs, gene=gene, sample=sample, classification=classification, origin=origin,
             zygosity=zygosity, vaf=vaf,
         )
-        annotated = annotate_all(variants, exons=exons, depths=depths)
+        variants, notes = got.variants, got.notes
+        annotated = annotate_all(variants, exons=got.exons, depths=got.depths, introns=got.introns)
         rows = []
         for i, a in enumerate(annotated):
             d = a.to_dict()

@@ -73,6 +73,8 @@ class AnnotatedVariant:
     considerations: list[str] = field(default_factory=list)
     risk: dict[str, Any] = field(default_factory=dict)
     citations: list[str] = field(default_factory=list)
+    intron: str | None = None
+    exon_basis: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -203,8 +205,14 @@ def annotate(
     companions: Iterable[Variant] = (),
     exon: str | None = None,
     depths: Mapping[str | None, int | None] | None = None,
+    intron: str | None = None,
 ) -> AnnotatedVariant:
-    """Annotate one variant. ``companions``: the same change in other samples (for origin)."""
+    """Annotate one variant. ``companions``: the same change in other samples (for origin).
+
+    ``exon``/``intron``: as the VCF annotation gives them (VEP EXON/INTRON, SnpEff Rank);
+    without them the exon is computed from the residue only where the knowledge data
+    pins it (knowledge/data/protein_domains.yaml ``exons``).
+    """
     gene = variant.gene.upper()
     considerations: list[str] = []
     cites: list[str] = []
@@ -228,6 +236,9 @@ def annotate(
     row = related_gene(gene)
     is_alps = bool(row and row.get("is_alps"))
     domain = domain_label = region = None
+    exon_basis = (
+        "from the VCF annotation (VEP EXON / SnpEff Rank, exon/total)" if exon is not None else None
+    )
     if dom.has_domain_map(gene):
         cites.append(str(dom.gene_map(gene)["citation"]))
         cls = consequence_class(consequence)
@@ -252,6 +263,28 @@ def annotate(
                 )
         elif cls == "none":
             region = "non_coding"
+        exon_basis: str | None = None
+        if exon is not None:
+            exon_basis = "from the VCF annotation (VEP EXON / SnpEff Rank, exon/total)"
+        elif intron is not None:
+            exon_basis = f"intron {intron} from the VCF annotation (VEP INTRON / SnpEff Rank)"
+        elif position is not None and ci is not None and ci.intronic_offset:
+            exon_basis = "intronic change: no exon (give the lab's intron number)"
+        elif position is not None:
+            ec = dom.exon_for(gene, position)
+            if ec is not None:
+                exon = f"{ec.exon}/{ec.exon_count}" if ec.exon_count else str(ec.exon)
+                exon_basis = f"residue {position}: {ec.basis}"
+                cites += list(ec.citations)
+            else:
+                exon_basis = (
+                    f"not computed: the exon boundaries of {gene} other than those cited in "
+                    "knowledge/data/protein_domains.yaml are not in the knowledge data"
+                )
+        if position is not None:
+            for text, cite in dom.residue_notes(gene, position):
+                considerations.append(f"{text} [{cite}]")
+                cites.append(cite)
         if exon is None:
             facts = dom.gene_map(gene).get("exon_facts", ())
             if domain == "death_domain" or region == "transmembrane":
@@ -361,6 +394,8 @@ def annotate(
         considerations=considerations,
         risk=risk,
         citations=seen,
+        intron=intron,
+        exon_basis=exon_basis,
     )
 
 
@@ -369,18 +404,22 @@ def annotate_all(
     *,
     exons: Mapping[int, str | None] | None = None,
     depths: Mapping[int, int | None] | None = None,
+    introns: Mapping[int, str | None] | None = None,
 ) -> list[AnnotatedVariant]:
     """Annotate a list; the same change in several samples informs each one's origin.
 
-    ``exons``/``depths`` are keyed by index into ``variants``.
+    ``exons``/``depths``/``introns`` are keyed by index into ``variants``.
     """
     exons = exons or {}
     depths = depths or {}
+    introns = introns or {}
     index = {id(v): i for i, v in enumerate(variants)}
     out: list[AnnotatedVariant | None] = [None] * len(variants)
     for group in group_same_change(variants):
         dmap = {v.sample: depths.get(index[id(v)]) for v in group}
         for v in group:
             i = index[id(v)]
-            out[i] = annotate(v, companions=group, exon=exons.get(i), depths=dmap)
+            out[i] = annotate(
+                v, companions=group, exon=exons.get(i), depths=dmap, intron=introns.get(i)
+            )
     return [a for a in out if a is not None]

@@ -17,9 +17,11 @@ __all__ = [
     "ALPS_GENES",
     "Location",
     "accession_gene",
+    "exon_for",
     "gene_map",
     "has_domain_map",
     "locate",
+    "residue_notes",
 ]
 
 ALPS_GENES = ("FAS", "FASLG", "CASP10")
@@ -104,3 +106,41 @@ def locate(gene: str, position: int) -> Location:
         citation=str(m["citation"]),
         beyond_end=beyond,
     )
+
+
+@dataclass(frozen=True)
+class ExonCall:
+    """The exon of a residue where a cited source pins it."""
+
+    exon: int
+    exon_count: int | None
+    basis: str
+    citations: tuple[str, ...]
+
+
+def exon_for(gene: str, position: int) -> ExonCall | None:
+    """The exon encoding residue ``position`` when the knowledge data pins it, else None."""
+    if not has_domain_map(gene):
+        return None
+    m = gene_map(gene)
+    for e in m.get("exons", ()) or ():
+        if int(e["start"]) <= position <= int(e["end"]):
+            count = m.get("exon_count")
+            return ExonCall(
+                exon=int(e["exon"]),
+                exon_count=int(count) if count is not None else None,
+                basis=str(e["basis"]),
+                citations=tuple(str(c) for c in e["citations"]),
+            )
+    return None
+
+
+def residue_notes(gene: str, position: int) -> list[tuple[str, str]]:
+    """(text, citation) notes the knowledge data attaches to residue ``position``."""
+    if not has_domain_map(gene):
+        return []
+    return [
+        (str(n["text"]), str(n["citation"]))
+        for n in gene_map(gene).get("residue_notes", ()) or ()
+        if int(n["start"]) <= position <= int(n["end"])
+    ]

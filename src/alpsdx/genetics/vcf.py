@@ -58,6 +58,7 @@ class VcfCall:
     alt: str
     transcript: str | None = None
     exon: str | None = None
+    intron: str | None = None
     depth: int | None = None
     genotype: str | None = None
     filter: str | None = None
@@ -399,6 +400,7 @@ def _record_calls(
     hc_i = idx.get("HGVSc", idx.get("HGVS.c"))
     hp_i = idx.get("HGVSp", idx.get("HGVS.p"))
     exon_i = idx.get("EXON", idx.get("Rank"))
+    intron_i = idx.get("INTRON")
     feat_i = idx.get("Feature", idx.get("Feature_ID"))
     csig_i = idx.get("CLIN_SIG")
     fmt_ad = fmt_af = fmt_dp = None
@@ -429,6 +431,12 @@ def _record_calls(
             hgvs_p = _clean_hgvs(col(hp_i), None, gene, notes, "HGVSp")
             consequence = col(conseq_i) or None
             exon = col(exon_i) or None
+            intron = col(intron_i) or None
+            if key == "ANN" and exon and consequence and (
+                "intron" in consequence or "splice_acceptor" in consequence
+                or "splice_donor" in consequence
+            ) and not any(t in consequence for t in ("missense", "stop_gained", "synonymous")):
+                exon, intron = None, exon  # SnpEff Rank is the intron's rank for intronic changes
             classification, csig = _classification(clnsig_raw, col(csig_i), notes)
             origin = "unknown"
             if somatic_flag:
@@ -456,7 +464,7 @@ def _record_calls(
                 out.append(
                     VcfCall(
                         variant=Variant(**base), chrom=str(rec.CHROM), pos=int(rec.POS), ref=ref,
-                        alt=alt, transcript=feature, exon=exon, filter=flt, clnsig_raw=csig,
+                        alt=alt, transcript=feature, exon=exon, intron=intron, filter=flt, clnsig_raw=csig,
                         notes=notes,
                     )
                 )
@@ -497,7 +505,8 @@ def _record_calls(
                 out.append(
                     VcfCall(
                         variant=v, chrom=str(rec.CHROM), pos=int(rec.POS), ref=ref, alt=alt,
-                        transcript=feature, exon=exon, depth=depth, genotype=gt_str, filter=flt,
+                        transcript=feature, exon=exon, intron=intron, depth=depth, genotype=gt_str,
+                        filter=flt,
                         clnsig_raw=csig, notes=list(notes),
                     )
                 )
