@@ -9,6 +9,7 @@ mmol/L <-> g/dL) use the analyte's molar mass from ``knowledge/data/analytes.yam
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
 from functools import cache, lru_cache
 from typing import Any
@@ -75,16 +76,28 @@ def canonical_unit(key: str) -> str:
     return str(analyte_info(key)["canonical_unit"])
 
 
+# pint/ucumvert registries are not thread-safe while they build and parse (two threads
+# creating the registry at once fail with "Cannot redefine ..."); the web app evaluates in
+# a thread pool, so every cache miss below runs under this lock. Cache hits skip it.
+_PINT_LOCK = threading.RLock()
+
+
 @lru_cache(maxsize=1)
 def _registry() -> Any:
     from ucumvert import PintUcumRegistry
 
-    return PintUcumRegistry()
+    with _PINT_LOCK:
+        return PintUcumRegistry()
 
 
 @cache
 def _parse(unit: str) -> Any:
     """UCUM string -> pint Quantity of magnitude 1 (cached; parsing is the slow part)."""
+    with _PINT_LOCK:
+        return _parse_locked(unit)
+
+
+def _parse_locked(unit: str) -> Any:
     ureg = _registry()
     text = unit.strip()
     try:
@@ -110,6 +123,11 @@ def _accepted(key: str) -> str:
 @cache
 def factor(key: str, unit: str) -> float:
     """Multiplicative factor taking a value of ``key`` in ``unit`` to its canonical unit."""
+    with _PINT_LOCK:
+        return _factor_locked(key, unit)
+
+
+def _factor_locked(key: str, unit: str) -> float:
     key = resolve_analyte(key)
     info = analytes()[key]
     target = _parse(str(info["canonical_unit"]))
