@@ -1,0 +1,205 @@
+"""FHIR R4 import: Synthea-shaped bundles -> the domain model; warnings; typed errors."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alpsdx.errors import FHIRError
+from alpsdx.interop.fhir_import import bundle_to_case, resources_to_case
+
+
+def _label(entry: dict[str, Any]) -> str:
+    r = entry["resource"]
+    return f"{r['resourceType']}/{r['id']}"
+
+
+def _find(bundle: dict[str, Any], rtype: str, code: str) -> dict[str, Any]:
+    for e in bundle["entry"]:
+        r = e["resource"]
+        if r["resourceType"] == rtype and any(c.get("code") == code for c in r.get("code", {}).get("coding", [])):
+            return e
+    raise AssertionError(f"{rtype} {code} not in bundle")
+
+
+def test_synthea_bundle_maps_every_clinical_value(read_bundle: Any) -> None:
+    bundle = read_bundle("synthea_alps_fas.json")
+    case, _ = bundle_to_case(bundle)
+    patient = bundle["entry"][0]["resource"]
+    assert case.id == patient["id"]
+    assert case.sex.value == "female"
+    assert case.birth_date == dt.date.fromisoformat(patient["birthDate"])
+    f = case.findings
+    assert f.lymphadenopathy is not None and f.lymphadenopathy.present is True
+    assert f.lymphadenopathy.onset == dt.date(2023, 12, 1)
+    assert f.splenomegaly is not None and f.splenomegaly.present is True
+    assert [c.value for c in f.autoimmune_cytopenias or []] == ["hemolytic_anemia", "thrombocytopenia"]
+    assert f.family_history_lymphoproliferation is True
+    obs = {(o.analyte, o.value, o.unit, o.date) for o in case.observations}
+    when = dt.date(2025, 5, 20)
+    assert ("dnt_pct_tcrab", 9.5, "%", when) in obs  # LOINC 80699-2
+    assert ("dnt_pct_lymphocytes", 4.2, "%", when) in obs  # alpsdx analyte code
+    assert ("sfasl", 820.0, "pg/mL", when) in obs
+    assert ("lymphocytes_abs", 4.5, "10*3/uL", when) in obs  # original unit kept
+    assert ("sirolimus_trough", 3.1, "ng/mL", dt.date(2025, 5, 29)) in obs
+    assert {o.analyte for o in case.observations} == {
+        "dnt_pct_tcrab", "dnt_pct_lymphocytes", "dnt_pct_cd3", "lymphocytes_abs", "igg", "vitamin_b12", "il10",
+        "sfasl", "hemoglobin", "platelets", "sirolimus_trough"}
+    (v,) = case.variants
+    assert (v.gene, v.hgvs_c, v.hgvs_p, v.origin, v.zygosity, v.classification, v.vaf) == (
+        "FAS", "NM_000043.6:c.779A>G", "p.Asp260Gly", "germline", "heterozygous", "pathogenic", 0.47)
+    (m,) = case.medications
+    assert (m.name, m.dose_mg, m.frequency, m.start) == ("sirolimus", 1.0, "twice daily", dt.date(2025, 3, 3))
+    assert [(e.kind, e.date, e.note) for e in case.clinical_events] == [("b_symptoms", dt.date(2025, 5, 12), "fever")]
+    assert (case.height_cm, case.weight_kg) == (132.0, 29.0)  # the newest of two measurements
+
+
+def test_nothing_is_dropped_silently(read_bundle: Any) -> None:
+    """Each entry either changes the imported case when removed, or is named in a warning."""
+    bundle = read_bundle("synthea_alps_fas.json")
+    full, warnings = bundle_to_case(bundle)
+    text = "\n".join(str(w) for w in warnings)
+    for i, entry in enumerate(bundle["entry"]):
+        if entry["resource"]["resourceType"] == "Patient":
+            continue
+        reduced = copy.deepcopy(bundle)
+        del reduced["entry"][i]
+        case, _ = bundle_to_case(reduced)
+        assert case != full or _label(entry) in text, f"{_label(entry)} vanished without a warning"
+
+
+def test_unmapped_content_is_listed(read_bundle: Any) -> None:
+    bundle = read_bundle("synthea_alps_fas.json")
+    _, warnings = bundle_to_case(bundle)
+    by_resource = {w.resource: w for w in warnings}
+    bmi = _find(bundle, "Observation", "39156-5")
+    assert "Body mass index" in by_resource[_label(bmi)].message
+    sinusitis = _find(bundle, "Condition", "444814009")
+    assert by_resource[_label(sinusitis)].path == "code"
+    assert "2 Encounter resource(s)" in by_resource["Encounter"].message
+    assert "Immunization" in by_resource
+
+
+def test_searchset_evans_and_unqualified_neutropenia(read_bundle: Any) -> None:
+    bundle = read_bundle("searchset_dnt_missing.json")
+    case, warnings = bundle_to_case(bundle)
+    # Evans syndrome (D69.41) = AIHA + ITP; D70.9 says nothing about autoimmunity: a warning, not a lineage.
+    assert [c.value for c in case.findings.autoimmune_cytopenias or []] == ["hemolytic_anemia", "thrombocytopenia"]
+    d70 = _find(bundle, "Condition", "D70.9")
+    assert any(w.resource == _label(d70) and "not coded as autoimmune" in w.message for w in warnings)
+    assert not [o for o in case.observations if o.analyte.startswith("dnt")]
+
+
+def test_invalid_resource_names_id_and_path(read_bundle: Any) -> None:
+    bundle = read_bundle("invalid_observation_value.json")
+    bad = bundle["entry"][2]["resource"]
+    with pytest.raises(FHIRError) as err:
+        bundle_to_case(bundle)
+    assert f"Observation/{bad['id']}" in str(err.value)
+    assert "valueQuantity.value" in str(err.value)
+
+
+def _mini(*resources: dict[str, Any], btype: str = "collection") -> dict[str, Any]:
+    patient = {"resourceType": "Patient", "id": "p1", "gender": "male", "birthDate": "2015-05-05"}
+    return {"resourceType": "Bundle", "type": btype,
+            "entry": [{"resource": r} for r in (patient, *resources)]}
+
+
+def _igg(rid: str, value: Any = 1500, unit: str = "mg/dL", when: str = "2025-01-02") -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": rid, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2465-3"}]},
+            "subject": {"reference": "Patient/p1"}, "effectiveDateTime": when,
+            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
+
+
+def test_unconvertible_unit_is_an_error_naming_the_resource() -> None:
+    with pytest.raises(FHIRError) as err:
+        bundle_to_case(_mini(_igg("o-unit", unit="mm[Hg]")))
+    assert "Observation/o-unit" in str(err.value)
+    assert "mm[Hg]" in str(err.value)
+
+
+def test_future_date_is_an_error_naming_the_resource() -> None:
+    future = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    with pytest.raises(FHIRError) as err:
+        bundle_to_case(_mini(_igg("o-future", when=future)))
+    assert "Observation/o-future" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("bundle", "needle"),
+    [
+        ({"resourceType": "Patient", "id": "x"}, "not a FHIR Bundle"),
+        ({"resourceType": "Bundle", "type": "history", "entry": []}, "unsupported Bundle type"),
+        ({"resourceType": "Bundle", "type": "collection", "entry": []}, "no Patient"),
+        ({"resourceType": "Bundle", "type": "collection",
+          "entry": [{"resource": {"resourceType": "Patient", "id": "a"}},
+                    {"resource": {"resourceType": "Patient", "id": "b"}}]}, "2 Patients"),
+        ({"resourceType": "Bundle", "type": "collection",
+          "entry": [{"resource": {"resourceType": "Frobnicate", "id": "a"}}]}, "unknown FHIR resource type"),
+    ],
+)
+def test_bundle_level_errors(bundle: dict[str, Any], needle: str) -> None:
+    with pytest.raises(FHIRError) as err:
+        bundle_to_case(bundle)
+    assert needle in str(err.value)
+
+
+def test_patient_id_picks_one_of_several() -> None:
+    b = {"resourceType": "Bundle", "type": "searchset",
+         "entry": [{"resource": {"resourceType": "Patient", "id": "a", "gender": "male"}},
+                   {"resource": {"resourceType": "Patient", "id": "b", "gender": "female"}}]}
+    case, _ = bundle_to_case(b, patient_id="b")
+    assert (case.id, case.sex.value) == ("b", "female")
+
+
+def test_statuses_and_other_patients() -> None:
+    cond = {"resourceType": "Condition", "id": "c-err", "subject": {"reference": "Patient/p1"},
+            "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                                               "code": "entered-in-error"}]},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "16294009"}]}}
+    refuted = copy.deepcopy(cond)
+    refuted.update(id="c-ref", code={"coding": [{"system": "http://snomed.info/sct", "code": "30746006"}]})
+    refuted["verificationStatus"]["coding"][0]["code"] = "refuted"
+    other = _igg("o-other")
+    other["subject"] = {"reference": "Patient/someone-else"}
+    case, warnings = bundle_to_case(_mini(cond, refuted, other))
+    assert case.findings.splenomegaly is None  # entered in error: not counted ...
+    assert case.findings.lymphadenopathy is not None and case.findings.lymphadenopathy.present is False
+    assert case.observations == []
+    msgs = {w.resource: w.message for w in warnings}
+    assert "entered-in-error" in msgs["Condition/c-err"]  # ... and said so
+    assert "another patient" in msgs["Observation/o-other"]
+
+
+def test_value_without_quantity_is_a_warning() -> None:
+    obs = _igg("o-str")
+    del obs["valueQuantity"]
+    obs["valueString"] = "<5"
+    case, warnings = bundle_to_case(_mini(obs))
+    assert case.observations == []
+    assert any(w.resource == "Observation/o-str" and w.path == "valueString" for w in warnings)
+
+
+def test_resources_to_case_reads_a_plain_list() -> None:
+    patient = {"resourceType": "Patient", "id": "p1", "gender": "male"}
+    case, _ = resources_to_case([patient, _igg("o1", value=1700)])
+    assert [(o.analyte, o.value) for o in case.observations] == [("igg", 1700.0)]
+
+
+def test_evaluate_cli_reads_a_bundle(fdata: Path) -> None:
+    from typer.testing import CliRunner
+
+    from alpsdx.cli import _register_all, app
+
+    _register_all()
+    res = CliRunner().invoke(app, ["evaluate", str(fdata / "synthea_alps_fas.json"), "--format", "json",
+                                   "--date", "2025-06-01"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert (out["category"], out["subtype"]) == ("definitive", "ALPS-FAS")
