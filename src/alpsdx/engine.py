@@ -17,7 +17,7 @@ from alpsdx import knowledge
 from alpsdx.classify import classify
 from alpsdx.criteria import CRITERIA_SETS, Evaluation, Settings, evaluate
 from alpsdx.errors import InputError
-from alpsdx.model import Case
+from alpsdx.model import Case, Variant
 
 __all__ = ["DISCLAIMER", "assess", "disagreements"]
 
@@ -50,12 +50,17 @@ def _care(case: Case) -> list[dict[str, Any]]:
     return [item.to_dict() for item in care_items(case)]
 
 
+@lru_cache(maxsize=4096)
+def _annotated(variant: Variant) -> str:
+    """Annotation is pure in the variant and costly (HGVS grammar): cache it, as JSON so
+    every caller gets its own copy."""
+    from alpsdx.genetics import annotate
+
+    return json.dumps(annotate(variant).to_dict())
+
+
 def _variants(case: Case) -> list[dict[str, Any]]:
-    try:
-        from alpsdx.genetics import annotate
-    except ImportError:  # genetics lands with issue #4
-        return [v.model_dump(mode="json", exclude_none=True) for v in case.variants]
-    return [annotate(v).to_dict() for v in case.variants]
+    return [json.loads(_annotated(v)) for v in case.variants]
 
 
 _WORD = re.compile(r"[a-z][a-z0-9_]+")
@@ -66,10 +71,26 @@ def _citation_keys() -> frozenset[str]:
     return frozenset(knowledge.citations())
 
 
+_NOT_SCANNED = frozenset({"citation_text", "label", "title", "category_label", "disclaimer", "item", "value"})
+
+
+def _strings(node: Any, out: list[str]) -> None:
+    if isinstance(node, str):
+        out.append(node)
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            if k not in _NOT_SCANNED:
+                _strings(v, out)
+    elif isinstance(node, list | tuple):
+        for v in node:
+            _strings(v, out)
+
+
 def sources(result: dict[str, Any]) -> dict[str, str]:
     """Every citation key the result mentions (rule sources, notes, care items) -> its text."""
-    keys = _citation_keys()
-    found = sorted(set(_WORD.findall(json.dumps(result, default=str))) & keys)
+    texts: list[str] = []
+    _strings(result, texts)
+    found = sorted(set(_WORD.findall(" ".join(texts))) & _citation_keys())
     return {key: knowledge.resolve_citation(key) for key in found}
 
 
