@@ -29,7 +29,7 @@ lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
 
 typecheck: install-dev
-	$(BIN)/mypy --strict src/alpsdx/knowledge src/alpsdx/errors.py src/alpsdx/model.py src/alpsdx/units.py src/alpsdx/criteria src/alpsdx/classify.py
+	$(BIN)/mypy --strict src/alpsdx/knowledge src/alpsdx/errors.py src/alpsdx/model.py src/alpsdx/units.py src/alpsdx/criteria src/alpsdx/classify.py src/alpsdx/engine.py
 
 contracts: install-dev
 	$(BIN)/lint-imports
