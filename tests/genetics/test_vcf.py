@@ -1,0 +1,161 @@
+"""VCF input: VEP CSQ and SnpEff ANN, CLNSIG, genotype/depth/VAF, --sample, bgzip, errors."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from alpsdx.errors import VariantError
+from alpsdx.genetics import read_vcf, read_vcf_calls
+from alpsdx.genetics.vcf import panel_regex
+
+
+def test_vep_csq_germline_death_domain_missense(gdata: Path) -> None:
+    calls = read_vcf_calls(gdata / "germline_dd_missense.vep.vcf")
+    assert len(calls) == 1  # the BRCA2 record is not on the panel
+    c = calls[0]
+    v = c.variant
+    assert (v.gene, v.hgvs_c, v.hgvs_p) == ("FAS", "NM_000043.6:c.779A>G", "NP_000034.1:p.Asp260Gly")
+    # The MANE transcript entry is picked over the NM_152871.4 entry listed first.
+    assert c.transcript == "NM_000043.6" and c.exon == "9/9"
+    assert v.consequence == "missense_variant"
+    assert v.classification == "pathogenic" and c.clnsig_raw == "Pathogenic"
+    assert v.zygosity == "heterozygous" and c.genotype == "0/1"
+    assert c.depth == 38 and v.vaf == pytest.approx(18 / 38, abs=1e-4)
+    assert v.sample == "proband" and (c.chrom, c.pos, c.ref, c.alt) == ("chr10", 88990000, "A", "G")
+
+
+def test_bgzipped_vcf_reads_the_same(gdata: Path, bgzipped: Path) -> None:
+    with open(bgzipped, "rb") as fh:
+        assert fh.read(2) == b"\x1f\x8b"
+    def strip(vs: list) -> list:  # the source names the file, which differs
+        return [v.model_copy(update={"source": None}) for v in vs]
+
+    plain = read_vcf(gdata / "germline_dd_missense.vep.vcf")
+    assert strip(read_vcf(bgzipped)) == strip(plain) and len(plain) == 1
+
+
+def test_plain_gzip_is_read_too(gdata: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.vcf.gz"
+    out.write_bytes(gzip.compress((gdata / "splice_site.vep.vcf").read_bytes()))
+    assert [v.hgvs_c for v in read_vcf(out)] == ["NM_000043.6:c.506-1G>A"]
+
+
+def test_snpeff_ann_extracellular_nonsense(gdata: Path) -> None:
+    (c,) = read_vcf_calls(gdata / "extracellular_nonsense.snpeff.vcf")
+    v = c.variant
+    assert v.gene == "FAS" and v.consequence == "stop_gained"
+    # SnpEff writes c. without the transcript and p.Arg121*: the transcript is prefixed and
+    # '*' written as Ter (HGVS).
+    assert v.hgvs_c == "NM_000043.6:c.361C>T" and v.hgvs_p == "p.Arg121Ter"
+    assert v.classification == "likely_pathogenic"
+
+
+def test_splice_site_keeps_the_intron_number(gdata: Path) -> None:
+    (c,) = read_vcf_calls(gdata / "splice_site.vep.vcf")
+    assert c.variant.consequence == "splice_acceptor_variant"
+    assert c.variant.hgvs_p is None and c.exon is None and c.intron == "5/8"
+    assert c.variant.classification == "pathogenic"  # from VEP CLIN_SIG (no CLNSIG INFO)
+
+
+def test_multi_sample_every_carrier_and_not_the_non_carrier(gdata: Path) -> None:
+    calls = read_vcf_calls(gdata / "multi_sample_dnt.vep.vcf")
+    got = sorted((c.variant.hgvs_p, c.variant.sample, c.variant.vaf) for c in calls)
+    assert got == [
+        ("NP_000034.1:p.Arg121Gln", "sorted_DNT", 0.55),
+        ("NP_000034.1:p.Arg121Gln", "whole_blood", 0.48),
+        ("NP_000034.1:p.Ile310Ser", "sorted_DNT", 0.4),
+        ("NP_000034.1:p.Ile310Ser", "whole_blood", 0.05),
+    ]
+    assert all(c.variant.sample != "relative" for c in calls)
+
+
+def test_sample_selects_one_sample(gdata: Path) -> None:
+    calls = read_vcf_calls(gdata / "multi_sample_dnt.vep.vcf", sample="sorted_DNT")
+    assert {c.variant.sample for c in calls} == {"sorted_DNT"} and len(calls) == 2
+    assert read_vcf_calls(gdata / "multi_sample_dnt.vep.vcf", sample="relative") == []
+
+
+def test_unknown_sample_names_the_samples_there(gdata: Path) -> None:
+    with pytest.raises(VariantError) as exc:
+        read_vcf(gdata / "multi_sample_dnt.vep.vcf", sample="tumour")
+    assert exc.value.field == "--sample" and exc.value.value == "tumour"
+    assert "whole_blood, sorted_DNT, relative" in str(exc.value)
+
+
+def test_vaf_from_af_when_no_ad(gdata: Path) -> None:
+    (c,) = read_vcf_calls(gdata / "somatic_low_vaf.vep.vcf")
+    assert c.variant.vaf == pytest.approx(0.12) and c.depth == 250
+
+
+def test_somatic_flag_sets_origin(gdata: Path) -> None:
+    (v,) = read_vcf(gdata / "nras_somatic.vep.vcf")
+    assert v.gene == "NRAS" and v.origin == "somatic" and v.vaf == pytest.approx(0.08)
+
+
+def test_vus_from_clnsig(gdata: Path) -> None:
+    (v,) = read_vcf(gdata / "vus.vep.vcf")
+    assert v.classification == "vus" and v.hgvs_p == "NP_000034.1:p.Val180Met"
+
+
+def test_vcf_without_annotation_says_what_is_needed(gdata: Path) -> None:
+    with pytest.raises(VariantError) as exc:
+        read_vcf(gdata / "no_annotation.vcf")
+    msg = str(exc.value)
+    assert "no CSQ or ANN" in msg and "vep" in msg and "snpEff" in msg
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("malformed_pos.vcf", "line 16: POS 'POS' is not a positive integer"),
+        ("malformed_columns.vcf", "line 16: 4 tab-separated columns"),
+        ("not_a_vcf.vcf", "not a readable VCF"),
+    ],
+)
+def test_malformed_files_are_typed_errors_naming_the_line(gdata: Path, name: str, fragment: str) -> None:
+    with pytest.raises(VariantError) as exc:
+        read_vcf(gdata / name)
+    assert fragment in str(exc.value)
+
+
+def test_a_short_line_outside_the_panel_is_still_an_error(gdata: Path, tmp_path: Path) -> None:
+    text = (gdata / "germline_dd_missense.vep.vcf").read_text()
+    bad = tmp_path / "short.vcf"
+    bad.write_text(text + "chr13\t32340100\t.\tC\tT\t60\n")
+    with pytest.raises(VariantError) as exc:
+        read_vcf(bad)
+    assert "line 17" in str(exc.value) and "6 tab-separated columns" in str(exc.value)
+
+
+def test_missing_file() -> None:
+    with pytest.raises(VariantError) as exc:
+        read_vcf("/nonexistent/x.vcf")
+    assert "file not found" in str(exc.value)
+
+
+def test_panel_regex_matches_whole_symbols_only() -> None:
+    rx = panel_regex()
+    assert rx.search("G|missense_variant|MODERATE|FAS|ENSG")
+    assert rx.search("G|missense_variant|MODERATE|FASLG|ENSG")
+    assert not rx.search("G|missense_variant|MODERATE|FASN|ENSG")
+    assert not rx.search("G|missense_variant|MODERATE|XFAS|ENSG")
+
+
+def test_many_records_line_numbers_stay_right_across_blocks(gdata: Path, tmp_path: Path) -> None:
+    """A panel record far into a file (past several scan blocks) is found and counted."""
+    from alpsdx.genetics import vcf as vcfmod
+
+    src = (gdata / "germline_dd_missense.vep.vcf").read_text().splitlines(keepends=True)
+    header = [ln for ln in src if ln.startswith("#")]
+    fas, brca = [ln for ln in src if not ln.startswith("#")]
+    body = [brca] * 3000 + [fas] + [brca] * 10
+    p = tmp_path / "big.vcf"
+    p.write_text("".join(header + body))
+    linenos, lines, records = vcfmod._scan_panel_lines(
+        p, 10, vcfmod.panel_regex_bytes(), chunk_size=4096
+    )
+    assert records == 3011 and linenos == [len(header) + 3001]
+    assert lines[0].decode() == fas.rstrip("\n")
