@@ -86,9 +86,22 @@ def test_lymphocytes_kotylo(months: float, low: float, high: float) -> None:
     assert classify_value("lymphocytes_abs", high + 0.01, age)[0] == "high"  # type: ignore[index]
 
 
-def test_lymphocytes_after_36_months_is_not_covered() -> None:
+def test_lymphocytes_36_months_to_18_years_is_not_covered() -> None:
     assert reference_range("lymphocytes_abs", 3.0) is None
     assert classify_value("lymphocytes_abs", 2.0, 10) is None
+    assert reference_range("lymphocytes_abs", 17.99, "male") is None
+
+
+@pytest.mark.parametrize(("sex", "low", "high"), [("male", 1.147, 3.727), ("female", 1.342, 3.859)])
+def test_lymphocytes_adult_chng2004(sex: str, low: float, high: float) -> None:
+    r = reference_range("lymphocytes_abs", 18.0, sex)
+    assert r is not None and r.citation == "chng2004" and r.unit == "10*9/L"
+    assert (r.low, r.high) == pytest.approx((low, high))  # Table 3 in cells/uL, converted
+    assert classify_value("lymphocytes_abs", low, 40, sex)[0] == "normal"  # type: ignore[index]
+    assert classify_value("lymphocytes_abs", low - 0.001, 40, sex)[0] == "low"  # type: ignore[index]
+    assert classify_value("lymphocytes_abs", high, 40, sex)[0] == "normal"  # type: ignore[index]
+    assert classify_value("lymphocytes_abs", high + 0.001, 40, sex)[0] == "high"  # type: ignore[index]
+    assert reference_range("lymphocytes_abs", 40, None) is None  # the source gives ranges by sex only
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 The cited ranges live in ``knowledge/data/reference_ranges.yaml`` (each band with its
 citation key). Only ranges read from a named source are coded; where no cited range covers
-an age/sex (for example absolute lymphocytes after 36 months, IgG by a method other than the
+an age/sex (for example absolute lymphocytes from 36 months to 18 years, IgG by a method other than the
 source's, haemoglobin before 6 months) :func:`reference_range` returns ``None`` and the
 site laboratory's own range should be entered.
 
