@@ -93,7 +93,7 @@ def test_intracellular_boundary_residue_191() -> None:
 
 
 def test_surveillance_schedule_due_and_overdue() -> None:
-    base = [{"kind": "node_size", "site": "cervical", "value": 2.0, "date": "2024-06-01"}]
+    base = [{"kind": "node_size", "site": "cervical", "value": 2.0, "unit": "cm", "date": "2024-06-01"}]
     due_today = case(base, evaluation_date="2025-06-01")
     item = next(i for i in surveillance_items(due_today) if i.id == "surveillance.lymphoma")
     assert item.details["next_imaging_due"] == "2025-06-01" and "OVERDUE" not in item.message
@@ -115,8 +115,8 @@ def test_b_symptoms_recent_window(date: str, alert: bool) -> None:
 
 @pytest.mark.parametrize(("size", "alert"), [(3.0, True), (2.99, False)])
 def test_rapid_enlargement_at_fifty_percent(size: float, alert: bool) -> None:
-    c = case([{"kind": "node_size", "site": "cervical", "value": 2.0, "date": "2025-01-01"},
-              {"kind": "node_size", "site": "cervical", "value": size, "date": "2025-05-01"}])
+    c = case([{"kind": "node_size", "site": "cervical", "value": 2.0, "unit": "cm", "date": "2025-01-01"},
+              {"kind": "node_size", "site": "cervical", "value": size, "unit": "cm", "date": "2025-05-01"}])
     found = [i for i in surveillance_items(c) if i.id.startswith("surveillance.rapid_enlargement")]
     assert bool(found) is alert
     if alert:
@@ -124,18 +124,18 @@ def test_rapid_enlargement_at_fifty_percent(size: float, alert: bool) -> None:
 
 
 def test_rapid_enlargement_window_six_months() -> None:
-    inside = case([{"kind": "node_size", "site": "c", "value": 2.0, "date": "2024-12-01"},
-                   {"kind": "node_size", "site": "c", "value": 4.0, "date": "2025-06-01"}])  # 182 days
-    outside = case([{"kind": "node_size", "site": "c", "value": 2.0, "date": "2024-11-29"},
-                    {"kind": "node_size", "site": "c", "value": 4.0, "date": "2025-06-01"}])  # 184 days
+    inside = case([{"kind": "node_size", "site": "c", "value": 2.0, "unit": "cm", "date": "2024-12-01"},
+                   {"kind": "node_size", "site": "c", "value": 4.0, "unit": "cm", "date": "2025-06-01"}])  # 182 days
+    outside = case([{"kind": "node_size", "site": "c", "value": 2.0, "unit": "cm", "date": "2024-11-29"},
+                    {"kind": "node_size", "site": "c", "value": 4.0, "unit": "cm", "date": "2025-06-01"}])  # 184 days
     assert any(i.id.startswith("surveillance.rapid") for i in surveillance_items(inside))
     assert not any(i.id.startswith("surveillance.rapid") for i in surveillance_items(outside))
 
 
 @pytest.mark.parametrize(("top", "alert"), [(3.0, True), (2.99, False)])
 def test_dominant_node_ratio(top: float, alert: bool) -> None:
-    c = case([{"kind": "node_size", "site": "a", "value": top, "date": "2025-05-01"},
-              {"kind": "node_size", "site": "b", "value": 2.0, "date": "2025-05-01"}])
+    c = case([{"kind": "node_size", "site": "a", "value": top, "unit": "cm", "date": "2025-05-01"},
+              {"kind": "node_size", "site": "b", "value": 2.0, "unit": "cm", "date": "2025-05-01"}])
     assert any(i.id == "surveillance.dominant_node.a" for i in surveillance_items(c)) is alert
 
 
@@ -169,3 +169,27 @@ def test_every_item_has_the_contract_keys() -> None:
         for key in ("id", "message", "evidence", "citation", "citation_text", "disclaimer"):
             assert key in d
         assert "does not replace" in d["disclaimer"]
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [({"kind": "node_size", "site": "a", "value": 2.0, "unit": "inch", "date": "2025-01-01"}, "clinical_events[0].unit"),
+     ({"kind": "node_size", "site": "a", "value": 2.0, "date": "2025-01-01"}, "clinical_events[0].unit"),
+     ({"kind": "node_size", "site": "a", "unit": "cm", "date": "2025-01-01"}, "clinical_events[0].value"),
+     ({"kind": "pet_suv", "site": "a", "value": 9.0}, "clinical_events[0].date"),
+     ({"kind": "pet_suv", "site": "a", "value": 9.0, "unit": "mg", "date": "2025-01-01"}, "clinical_events[0].unit"),
+     ({"kind": "b_symptoms", "note": "fever"}, "clinical_events[0].date")],
+)
+def test_unusable_events_are_typed_errors(event: dict[str, Any], field: str) -> None:
+    from alpsdx.errors import InputError
+
+    with pytest.raises(InputError) as exc:
+        care_items(case([event]))
+    assert exc.value.field == field
+
+
+def test_mm_and_cm_compare() -> None:
+    c = case([{"kind": "node_size", "site": "a", "value": 20, "unit": "mm", "date": "2025-01-01"},
+              {"kind": "node_size", "site": "a", "value": 3.0, "unit": "cm", "date": "2025-05-01"}])
+    alert = next(i for i in surveillance_items(c) if i.id.startswith("surveillance.rapid"))
+    assert alert.details["from_cm"] == pytest.approx(2.0) and alert.details["to_cm"] == pytest.approx(3.0)

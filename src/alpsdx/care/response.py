@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from alpsdx import knowledge
+from alpsdx.care.events import measurements
 from alpsdx.care.items import CareItem
 from alpsdx.care.settings import CareSettings
 from alpsdx.cytopenias import age_at, observation_evidence, observations
-from alpsdx.model import Case, ClinicalEvent, Medication, Observation
+from alpsdx.model import Case, Medication, Observation
 from alpsdx.reference_ranges import reference_range
 
 __all__ = [
@@ -290,17 +291,6 @@ def assess_lineage(case: Case, analyte: str, settings: CareSettings | None = Non
 # --- lymphoproliferation -------------------------------------------------------------------
 
 
-def _cm(e: ClinicalEvent) -> float | None:
-    if e.value is None:
-        return None
-    unit = (e.unit or "cm").strip().lower()
-    if unit == "mm":
-        return e.value / 10.0
-    if unit == "cm":
-        return e.value
-    return None
-
-
 @dataclass(frozen=True)
 class NodeResponse:
     status: Literal["complete", "partial", "stable_or_progressive", "no_baseline", "no_follow_up"]
@@ -311,14 +301,11 @@ class NodeResponse:
     evidence: tuple[dict[str, Any], ...]
 
 
-def _by_date(events: Sequence[ClinicalEvent]) -> dict[dt.date, dict[str, float]]:
+def _by_date(case: Case) -> dict[dt.date, dict[str, float]]:
     out: dict[dt.date, dict[str, float]] = {}
-    for e in events:
-        size = _cm(e)
-        if e.date is None or size is None:
-            continue
-        site = e.site or "unspecified node"
-        out.setdefault(e.date, {})[site] = max(size, out.get(e.date, {}).get(site, 0.0))
+    for m in measurements(case, "node_size"):
+        day = out.setdefault(m.date, {})
+        day[m.site] = max(m.value, day.get(m.site, 0.0))
     return out
 
 
@@ -327,8 +314,7 @@ def assess_lymphoproliferation(case: Case, settings: CareSettings | None = None,
     """Node-size response: baseline = the newest measurement date on/before the start."""
     s = settings or CareSettings()
     course = treatment_course(case, treatment_start)
-    nodes = [e for e in case.clinical_events if e.kind == "node_size" and (e.date is None or e.date <= case.as_of)]
-    table = _by_date(nodes)
+    table = _by_date(case)
     if course is None or not table:
         return None
     before = sorted(d for d in table if d <= course.start)

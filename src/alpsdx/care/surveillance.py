@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from alpsdx import knowledge
+from alpsdx.care.events import Measurement, dated_events, measurements
 from alpsdx.care.items import CareItem
 from alpsdx.care.settings import CareSettings
 from alpsdx.errors import VariantError
@@ -64,19 +65,9 @@ def lymphoma_risk(case: Case) -> dict[str, Any]:
             "variant": None}
 
 
-def _events(case: Case, kind: str) -> list[ClinicalEvent]:
-    return sorted((e for e in case.clinical_events if e.kind == kind and e.date is not None and e.date <= case.as_of),
-                  key=lambda e: e.date or dt.date.min)
-
-
-def _cm(e: ClinicalEvent) -> float | None:
-    if e.value is None:
-        return None
-    unit = (e.unit or "cm").strip().lower()
-    return e.value / 10.0 if unit == "mm" else e.value if unit == "cm" else None
-
-
-def _ev(e: ClinicalEvent) -> dict[str, Any]:
+def _ev(e: ClinicalEvent | Measurement) -> dict[str, Any]:
+    if isinstance(e, Measurement):
+        e = e.event
     return {"event": e.kind, "date": None if e.date is None else e.date.isoformat(), "site": e.site,
             "value": e.value, "unit": e.unit, "note": e.note}
 
@@ -89,7 +80,8 @@ def _alert(id_: str, msg: str, evidence: tuple[dict[str, Any], ...], settings: t
 
 def _b_symptoms(case: Case, s: CareSettings) -> list[CareItem]:
     days = int(s.get("b_symptoms_recent_days"))
-    recent = [e for e in _events(case, "b_symptoms") if e.date is not None and (case.as_of - e.date).days <= days]
+    recent = [e for e in dated_events(case, "b_symptoms", require_date=True)
+              if e.date is not None and (case.as_of - e.date).days <= days]
     if not recent:
         return []
     last = recent[-1]
@@ -103,21 +95,19 @@ def _b_symptoms(case: Case, s: CareSettings) -> list[CareItem]:
 
 def _node_alerts(case: Case, s: CareSettings) -> list[CareItem]:
     items: list[CareItem] = []
-    nodes = [e for e in _events(case, "node_size") if _cm(e) is not None]
+    nodes = measurements(case, "node_size")
     frac = float(s.get("rapid_enlargement_fraction"))
     months = float(s.get("rapid_enlargement_months"))
-    by_site: dict[str, list[ClinicalEvent]] = {}
-    for e in nodes:
-        by_site.setdefault(e.site or "unspecified node", []).append(e)
+    by_site: dict[str, list[Measurement]] = {}
+    for m in nodes:
+        by_site.setdefault(m.site, []).append(m)
     for site, series in sorted(by_site.items()):
         last = series[-1]
-        size = _cm(last)
-        assert size is not None and last.date is not None
-        window = [e for e in series[:-1] if e.date is not None and (last.date - e.date).days <= months * DAYS_PER_MONTH]
+        window = [m for m in series[:-1] if (last.date - m.date).days <= months * DAYS_PER_MONTH]
         if not window:
             continue
-        smallest = min(window, key=lambda e: _cm(e) or 0.0)
-        base = _cm(smallest) or 0.0
+        smallest = min(window, key=lambda m: m.value)
+        base, size = smallest.value, last.value
         if base > 0 and (size - base) / base >= frac:
             msg = (f"Rapidly enlarging node ({site}): {base:g} cm on {smallest.date} -> {size:g} cm on {last.date} "
                    f"(+{(size - base) / base:.0%} within {months:g} months). Consider biopsy of that node "
@@ -128,9 +118,9 @@ def _node_alerts(case: Case, s: CareSettings) -> list[CareItem]:
     if nodes:
         newest_date = nodes[-1].date
         same_day: dict[str, float] = {}
-        for e in nodes:
-            if e.date == newest_date:
-                same_day[e.site or "unspecified node"] = max(_cm(e) or 0.0, same_day.get(e.site or "unspecified node", 0))
+        for m in nodes:
+            if m.date == newest_date:
+                same_day[m.site] = max(m.value, same_day.get(m.site, 0.0))
         ratio = float(s.get("dominant_node_ratio"))
         if len(same_day) >= 2:
             ranked = sorted(same_day.items(), key=lambda kv: kv[1], reverse=True)
@@ -140,50 +130,47 @@ def _node_alerts(case: Case, s: CareSettings) -> list[CareItem]:
                        f"on {newest_date}. Consider biopsy of that node (rule: >= {ratio:g} x, "
                        f"{s.label('dominant_node_ratio')}).")
                 items.append(_alert(f"surveillance.dominant_node.{site1}", msg,
-                                    tuple(_ev(e) for e in nodes if e.date == newest_date),
+                                    tuple(_ev(m) for m in nodes if m.date == newest_date),
                                     (s.describe("dominant_node_ratio"),), {"site": site1, "ratio": top / second}))
     return items
 
 
 def _pet(case: Case, s: CareSettings) -> list[CareItem]:
-    pets = [e for e in _events(case, "pet_suv") if e.value is not None]
+    pets = measurements(case, "pet_suv")
     if not pets:
         return []
     spec = _spec()["pet_caveat"]
     caveat = str(spec["text"]).strip()
     newest_date = pets[-1].date
-    latest = [e for e in pets if e.date == newest_date]
-    earlier = [e for e in pets if e.date is not None and newest_date is not None and e.date < newest_date]
+    latest = [m for m in pets if m.date == newest_date]
+    earlier = [m for m in pets if m.date < newest_date]
     items: list[CareItem] = []
     rise = float(s.get("pet_rise_fraction"))
     if earlier:
-        ref = max(earlier, key=lambda e: e.value or 0.0)
-        ref_v = ref.value or 0.0
-        for e in latest:
-            v = e.value or 0.0
-            if ref_v > 0 and (v - ref_v) / ref_v >= rise:
-                site = e.site or "unspecified node"
-                msg = (f"PET-avid node out of keeping with the patient's earlier scans ({site}): SUVmax {v:g} on "
-                       f"{e.date} vs the highest earlier SUVmax {ref_v:g} ({ref.site or 'unspecified'}, {ref.date}). "
+        ref = max(earlier, key=lambda m: m.value)
+        for m in latest:
+            if ref.value > 0 and (m.value - ref.value) / ref.value >= rise:
+                msg = (f"PET-avid node out of keeping with the patient's earlier scans ({m.site}): SUVmax {m.value:g} "
+                       f"on {m.date} vs the highest earlier SUVmax {ref.value:g} ({ref.site}, {ref.date}). "
                        f"Consider biopsy of that node (rule: >= {rise:.0%} above the patient's own highest earlier "
                        f"value, {s.label('pet_rise_fraction')}). {caveat}")
-                items.append(_alert(f"surveillance.pet_avid.{site}", msg, (_ev(ref), _ev(e)),
-                                    (s.describe("pet_rise_fraction"),), {"site": site, "suv": v, "reference_suv": ref_v},
+                items.append(_alert(f"surveillance.pet_avid.{m.site}", msg, (_ev(ref), _ev(m)),
+                                    (s.describe("pet_rise_fraction"),),
+                                    {"site": m.site, "suv": m.value, "reference_suv": ref.value},
                                     extra=(str(spec["citation"]),)))
     if not items:
         msg = (f"FDG-PET recorded ({len(pets)} value(s); newest {newest_date}). " + caveat
                + ("" if earlier else " This is the first PET on record: it is the patient's baseline for later scans."))
         items.append(CareItem("surveillance.pet_caveat", msg, str(spec["citation"]), "info",
-                              tuple(_ev(e) for e in latest), "surveillance"))
+                              tuple(_ev(m) for m in latest), "surveillance"))
     return items
 
 
 def _imaging_schedule(case: Case, s: CareSettings, risk: Mapping[str, Any]) -> CareItem:
     spec = _spec()["recommendation"]
     months = float(s.get("periodic_imaging_months"))
-    imaging = [e for e in case.clinical_events if e.kind in ("node_size", "pet_suv", "spleen_size")
-               and e.date is not None and e.date <= case.as_of]
-    last = max((e.date for e in imaging if e.date is not None), default=None)
+    imaging = [m for kind in ("node_size", "pet_suv", "spleen_size") for m in measurements(case, kind)]
+    last = max((m.date for m in imaging), default=None)
     msg = f"Lymphoma risk: {risk['text']} Surveillance: {str(spec['text']).strip()}"
     severity: Any = "info"
     details: dict[str, Any] = {"risk_category": risk["category"], "periodic_imaging_months": months}
