@@ -56,7 +56,12 @@ def _render(request: Request, name: str, ctx: dict[str, Any], status: int = 200)
 
 
 async def _form(request: Request, p: Principal) -> Any:
+    """The submitted form, after the CSRF check. Page forms are for browser sessions only:
+    a request authenticated otherwise (HTTP Basic, which browsers replay by themselves)
+    cannot post them, so it cannot skip the token."""
     form = await request.form()
+    if p.via != "session":
+        raise CSRFError()
     check_csrf(request, p, form.get(CSRF_FIELD) if isinstance(form.get(CSRF_FIELD), str) else None)
     return form
 
