@@ -515,7 +515,9 @@ def _data_offsets(
     if start < 0 or stop < 0:
         raise FCSError("negative DATA offset", field="$BEGINDATA/$ENDDATA",
                        value=(start, stop))
-    if base + stop >= len(buf) and not (start == 0 and stop == 0):
+    # one byte past the end is the classic exclusive-end writer bug: let the size check
+    # below name it ("off by one") and `ignore_offset_error` accept it
+    if base + stop > len(buf) and not (start == 0 and stop == 0):
         raise FCSError(
             "DATA segment runs past the end of the file", field="$ENDDATA", value=stop,
             expected=f"< {len(buf) - base} (bytes in the data set)",
@@ -579,6 +581,11 @@ def _decode(
         if any(c.datatype != "A" for c in channels):
             raise FCSError("ASCII mixed with binary channels", field="$PnDATATYPE",
                            expected="one data type family")
+        if base + start + nbytes > len(buf):
+            raise FCSError(
+                "DATA segment runs past the end of the file", field="$ENDDATA", value=stop,
+                expected=f"< {len(buf) - base} (bytes in the data set)",
+            )
         return _decode_ascii(buf, base + start, nbytes, tot, channels)
     widths = [_col_width(c) for c in channels]
     row = sum(widths)
@@ -595,6 +602,11 @@ def _decode(
                 f"{start}..{stop} = {nbytes}",
                 expected=f"{expected} bytes",
             )
+    if base + start + nbytes > len(buf):
+        raise FCSError(
+            "DATA segment runs past the end of the file", field="$ENDDATA", value=stop,
+            expected=f"< {len(buf) - base} (bytes in the data set)",
+        )
     if tot == 0:
         return np.zeros((0, par), dtype=np.float64)
     order, perm = _byteorder(text)
