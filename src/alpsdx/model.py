@@ -124,6 +124,22 @@ class Findings(_Strict):
         return seen
 
 
+class ReferenceInterval(_Strict):
+    """The performing laboratory's reference interval, as printed on its report, in the
+    observation's own unit. When given it takes precedence over alpsdx's cited tables."""
+
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReferenceInterval:
+        if self.low is None and self.high is None:
+            raise ValueError("give low, high or both")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"low ({self.low:g}) is above high ({self.high:g})")
+        return self
+
+
 class Observation(_Strict):
     """One measured value in its original unit. ``analyte`` is an alpsdx key or a LOINC code."""
 
@@ -135,6 +151,7 @@ class Observation(_Strict):
     # False when a DNT value was gated without TCRab (CD3+CD4-CD8- only): gamma-delta DNT
     # are then included, which the NIH 2009 criterion does not allow.
     tcrab_gated: bool | None = None
+    reference_range: ReferenceInterval | None = None
 
     @field_validator("date")
     @classmethod
@@ -160,6 +177,16 @@ class Observation(_Strict):
     @property
     def canonical_unit(self) -> str:
         return units.canonical_unit(self.analyte)
+
+    @property
+    def canonical_reference(self) -> tuple[float | None, float | None] | None:
+        """The lab's reference interval in the canonical unit, or None when not reported."""
+        r = self.reference_range
+        if r is None:
+            return None
+        low = None if r.low is None else units.to_canonical(self.analyte, r.low, self.unit)
+        high = None if r.high is None else units.to_canonical(self.analyte, r.high, self.unit)
+        return low, high
 
 
 class ApoptosisAssay(_Strict):
