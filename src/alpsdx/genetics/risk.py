@@ -64,6 +64,12 @@ def risk_for(gene: str, origin: str, region: str | None, classification: str | N
             out = fas_lymphoma_risk("germline_extracellular")
         else:
             out = fas_lymphoma_risk("germline_unknown_location")
+            if region == "transmembrane":
+                out["text"] = out["text"].replace(
+                    "the position of this variant in the protein is not known",
+                    "this variant is in the transmembrane helix, which the sources place in neither "
+                    "the intracellular nor the extracellular group",
+                )
         if origin != "germline":
             out["text"] = "Origin unknown; if germline: " + out["text"]
         return out

@@ -1,0 +1,89 @@
+"""The genetics knowledge data: cited, complete, consistent with the issue's gene lists."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from alpsdx import knowledge
+from alpsdx.genetics.domains import ALPS_GENES, accession_gene, gene_map
+from alpsdx.genetics.risk import fas_lymphoma_risk, panel_genes, related_gene, risk_for
+
+
+@pytest.mark.parametrize("gene", ALPS_GENES)
+def test_regions_tile_the_protein_and_every_feature_is_cited(gene: str) -> None:
+    m = gene_map(gene)
+    n = int(m["protein_length"])
+    regions = sorted(m["regions"], key=lambda r: int(r["start"]))
+    assert int(regions[0]["start"]) == 1 and int(regions[-1]["end"]) == n
+    for a, b in itertools.pairwise(regions):
+        assert int(b["start"]) == int(a["end"]) + 1
+    assert {r["region"] for r in regions} <= {"signal_peptide", "extracellular", "transmembrane", "intracellular"}
+    for d in m["domains"]:
+        assert 1 <= int(d["start"]) <= int(d["end"]) <= n
+        assert knowledge.resolve_citation(str(d["citation"]))
+    assert knowledge.resolve_citation(str(m["citation"]))
+    for e in m.get("exons", ()):
+        for c in e["citations"]:
+            assert knowledge.resolve_citation(str(c))
+    for f in m.get("exon_facts", ()):
+        assert knowledge.resolve_citation(str(f["citation"]))
+
+
+@pytest.mark.parametrize(
+    ("acc", "gene", "noted"),
+    [("NM_000043.6", "FAS", False), ("NP_000034.1", "FAS", False), ("NM_000043.5", "FAS", True),
+     ("NM_000639.3", "FASLG", False), ("NP_000630.1", "FASLG", False),
+     ("NM_032977.4", "CASP10", False), ("NP_116759.2", "CASP10", False), ("NM_032977.3", "CASP10", True)],
+)
+def test_mane_accessions(acc: str, gene: str, noted: bool) -> None:
+    found = accession_gene(acc)
+    assert found is not None and found[0] == gene and (found[1] is not None) == noted
+
+
+def test_issue_named_related_genes_are_differentials_not_alps() -> None:
+    for g in ("NRAS", "KRAS", "CASP8", "CTLA4", "LRBA", "STAT3", "PIK3CD"):
+        row = related_gene(g)
+        assert row is not None and row["is_alps"] is False, g
+        assert knowledge.resolve_citation(str(row["citation"]))
+    assert related_gene("NRAS")["somatic"] is True and "RALD" in related_gene("KRAS")["disorder"]
+    assert "CEDS" in related_gene("CASP8")["disorder"]
+    for g in ALPS_GENES:
+        assert related_gene(g)["is_alps"] is True
+    assert set(ALPS_GENES) <= set(panel_genes())
+
+
+def test_lymphoma_risk_rows_are_cited() -> None:
+    rows = knowledge.load("related_genes")["fas_lymphoma_risk"]
+    for key in rows:
+        r = fas_lymphoma_risk(key)
+        for c in r["citations"]:
+            assert knowledge.resolve_citation(c)
+    assert "x14" in rows["germline_intracellular"]["text"] and "x51" in rows["germline_intracellular"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("gene", "origin", "region", "cls", "category"),
+    [
+        ("FAS", "germline", "intracellular", "pathogenic", "highest"),
+        ("FAS", "germline", "extracellular", "likely_pathogenic", "elevated"),
+        ("FAS", "germline", "signal_peptide", "pathogenic", "elevated"),
+        ("FAS", "germline", "transmembrane", "pathogenic", "elevated"),
+        ("FAS", "germline", None, "pathogenic", "elevated"),
+        ("FAS", "somatic", "intracellular", "pathogenic", "not_established"),
+        ("FAS", "germline", "intracellular", "vus", "not_applicable"),
+        ("FAS", "germline", "intracellular", "benign", "not_applicable"),
+        ("FAS", "germline", "intracellular", None, "unclassified"),
+        ("FASLG", "germline", "extracellular", "pathogenic", "not_established"),
+        ("NRAS", "somatic", None, "pathogenic", "differential_diagnosis"),
+        ("BRCA2", "germline", None, "pathogenic", "not_assessed"),
+    ],
+)
+def test_risk_categories(gene: str, origin: str, region: str | None, cls: str | None, category: str) -> None:
+    assert risk_for(gene, origin, region, cls)["category"] == category
+
+
+def test_transmembrane_risk_text_says_where_it_is() -> None:
+    text = risk_for("FAS", "germline", "transmembrane", "pathogenic")["text"]
+    assert "transmembrane helix" in text and "not known" not in text
