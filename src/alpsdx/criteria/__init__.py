@@ -14,7 +14,10 @@ import datetime as dt
 from functools import cache
 
 from alpsdx.criteria.base import Category, CriteriaSet, Evaluation, NextTest, RuleResult, Status
+from alpsdx.criteria.esid import ESID
+from alpsdx.criteria.nih1999 import NIH1999
 from alpsdx.criteria.nih2009 import NIH2009
+from alpsdx.criteria.seif2008 import Seif2008
 from alpsdx.criteria.settings import Settings
 from alpsdx.errors import InputError
 from alpsdx.model import Case
@@ -35,6 +38,9 @@ __all__ = [
 
 CRITERIA_SETS: dict[str, type[CriteriaSet]] = {
     NIH2009.id: NIH2009,
+    NIH1999.id: NIH1999,
+    Seif2008.id: Seif2008,
+    ESID.id: ESID,
 }
 
 

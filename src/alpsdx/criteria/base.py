@@ -8,6 +8,7 @@ combine into a category. Rule *kinds* (how one rule reads the case) live in ``ru
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -20,6 +21,7 @@ from alpsdx.model import Case, Medication, Observation
 
 __all__ = [
     "Category",
+    "CombinationSet",
     "Context",
     "CriteriaSet",
     "Evaluation",
@@ -286,6 +288,15 @@ class CriteriaSet:
     def group(self, name: str) -> list[str]:
         return [r.id for r in self.rules if r.group == name]
 
+    def why_decisive(self, rule_id: str, statuses: Mapping[str, Status], category: Category) -> str | None:
+        """Why settling unknown ``rule_id`` could change ``category`` (tried both ways), or None."""
+        outcomes = {s: self.categorize({**statuses, rule_id: s}) for s in (Status.met, Status.not_met)}
+        changes = [s for s, c in outcomes.items() if c != category]
+        if not changes:
+            return None
+        why = "; ".join(f"if {s.value.replace('_', ' ')}: {outcomes[s].value}" for s in changes)
+        return f"{rule_id} is unknown ({why})"
+
     def evaluate(self, case: Case, settings: Settings | None = None) -> Evaluation:
         ctx = Context(case, settings or Settings.default())
         results = tuple(rule.evaluate(ctx) for rule in self.rules)
@@ -314,14 +325,10 @@ class CriteriaSet:
         for res in results:
             if res.status is not Status.unknown:
                 continue
-            outcomes = {
-                s: self.categorize({**statuses, res.id: s}) for s in (Status.met, Status.not_met)
-            }
-            changes = [s for s, c in outcomes.items() if c != category]
-            if not changes:
+            why = self.why_decisive(res.id, statuses, category)
+            if why is None:
                 continue
-            why = "; ".join(f"if {s.value.replace('_', ' ')}: {outcomes[s].value}" for s in changes)
-            why = f"{res.id} is unknown ({why})"
+            tests: list[Mapping[str, Any]]
             if res.needs:
                 tests = [{"test": t, "cost": 0} for t in res.needs]
             else:
@@ -357,4 +364,70 @@ class RequiredPlusAccessory(CriteriaSet):
                 return Category.probable
             if all(s is Status.not_met for s in prim + sec):
                 return Category.not_met
+        return Category.indeterminate
+
+
+class CombinationSet(CriteriaSet):
+    """A set whose diagnosis is a monotone combination of met criteria (counts, any/all).
+
+    Subclasses give ``reached(met)``: whether the criteria in ``met`` are enough for the
+    diagnosis, and ``positive``: the category that a reached combination gives. Because adding
+    a met criterion can never undo a diagnosis, three-valued logic is exact: reached with the
+    met criteria alone -> ``positive``; not reached even if every unknown were met ->
+    ``not_met``; otherwise ``indeterminate``.
+    """
+
+    positive: ClassVar[Category] = Category.definitive
+    # Above this many unknown criteria, every unknown criterion counts as possibly decisive
+    # (2**n completions would be tried otherwise).
+    max_exhaustive: ClassVar[int] = 12
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._groups: dict[str, list[str]] = {}
+
+    def group(self, name: str) -> list[str]:
+        if name not in self._groups:
+            self._groups[name] = super().group(name)
+        return self._groups[name]
+
+    def reached(self, met: frozenset[str]) -> bool:  # pragma: no cover
+        raise NotImplementedError
+
+    def next_tests(
+        self, results: Sequence[RuleResult], statuses: Mapping[str, Status], category: Category
+    ) -> tuple[NextTest, ...]:
+        if category is self.positive:  # a reached combination cannot be undone by more data
+            return ()
+        return super().next_tests(results, statuses, category)
+
+    def why_decisive(self, rule_id: str, statuses: Mapping[str, Status], category: Category) -> str | None:
+        """Tried both ways with the other unknowns left open; failing that, whether some
+        outcome of the other unknowns makes this criterion the one that completes the combination."""
+        direct = super().why_decisive(rule_id, statuses, category)
+        if direct is not None:
+            return direct
+        met = frozenset(i for i, s in statuses.items() if s is Status.met)
+        others = [i for i, s in statuses.items() if s is Status.unknown and i != rule_id]
+        pivotal = len(others) > self.max_exhaustive
+        for n in range(len(others) + 1):
+            if pivotal:
+                break
+            for extra in itertools.combinations(others, n):
+                with_extra = met | frozenset(extra)
+                if self.reached(with_extra | {rule_id}) and not self.reached(with_extra):
+                    pivotal = True
+                    break
+        if not pivotal:
+            return None
+        return (f"{rule_id} is unknown (together with other unknown criteria it could complete the "
+                f"{self.positive.value} combination)")
+
+    def categorize(self, statuses: Mapping[str, Status]) -> Category:
+        met = frozenset(i for i, s in statuses.items() if s is Status.met)
+        if self.reached(met):
+            return self.positive
+        could = met | frozenset(i for i, s in statuses.items() if s is Status.unknown)
+        if not self.reached(could):
+            return Category.not_met
         return Category.indeterminate

@@ -10,8 +10,9 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from alpsdx import units
 from alpsdx.criteria.base import Context, Evidence, Rule, RuleResult, Status
-from alpsdx.model import Finding
+from alpsdx.model import Finding, Observation
 from alpsdx.units import dnt_percent_from_counts
 
 __all__ = ["KINDS", "compare"]
@@ -41,10 +42,22 @@ def _fmt(op: str, value: float, unit: str) -> str:
 # --- reference ranges (issue #5 supplies alpsdx.reference_ranges) ----------------------
 
 
-def _range_status(ctx: Context, analyte: str, value: float) -> tuple[str, str] | None:
-    """('low'|'normal'|'high', description with citation) for the case's age, or None."""
+def _range_status(ctx: Context, analyte: str, value: float,
+                  obs: Observation | None = None) -> tuple[str, str] | None:
+    """('low'|'normal'|'high', description with citation) for the case's age, or None.
+
+    The performing laboratory's own interval, when the observation carries it, comes first:
+    it matches the lab's method and population (limits inclusive of normal, as in the tables).
+    """
     from alpsdx.reference_ranges import classify_value
 
+    ref = obs.canonical_reference if obs is not None else None
+    if ref is not None:
+        ref_lo, ref_hi = ref
+        flag = ("low" if ref_lo is not None and value < ref_lo
+                else "high" if ref_hi is not None and value > ref_hi else "normal")
+        span = f"{'' if ref_lo is None else f'{ref_lo:g}'}-{'' if ref_hi is None else f'{ref_hi:g}'}"
+        return flag, f"reference {span} {units.canonical_unit(analyte)} (performing laboratory's range, as reported)"
     out = classify_value(analyte, value, ctx.case.age, ctx.case.sex.value)
     if out is None:
         return None
@@ -149,6 +162,10 @@ def dnt(rule: Rule, ctx: Context) -> RuleResult:
     if not values:
         return rule.result(Status.unknown, evidence, threshold, ["DNT not measured"])
     elevated = any(hit for _, _, hit in values)
+    # Sirolimus, steroids and other immunosuppressants lower DNT: a caveat on any reading.
+    drugs = [m.name for m in ctx.active_medications() if any(k in m.name for k in _IMMUNOSUPPRESSANTS)]
+    if drugs:
+        notes.append("measured during immunosuppression (" + ", ".join(drugs) + "): DNT may be lowered")
     if not elevated:
         if tcrab_missing:
             # CD3+CD4-CD8- without TCRab gating overestimates TCRab DNT: below threshold is still below.
@@ -164,7 +181,7 @@ def dnt(rule: Rule, ctx: Context) -> RuleResult:
             return rule.result(Status.unknown, evidence, threshold, notes,
                                needs=["CBC with differential (absolute lymphocyte count)"])
         evidence.append(ctx.evidence(lym))
-        rs = _range_status(ctx, "lymphocytes_abs", lym.canonical_value)
+        rs = _range_status(ctx, "lymphocytes_abs", lym.canonical_value, lym)
         if rs is None:
             notes.append("no cited lymphocyte reference range for this age/sex: enter the laboratory's range")
             return rule.result(Status.unknown, evidence, threshold, notes,
@@ -175,9 +192,6 @@ def dnt(rule: Rule, ctx: Context) -> RuleResult:
             notes.append("lymphopenia: DNT percentages are unreliable; repeat when the count is normal")
             return rule.result(Status.unknown, evidence, threshold, notes,
                                needs=["Repeat DNT flow cytometry with CBC when the lymphocyte count is normal"])
-    drugs = [m.name for m in ctx.active_medications() if any(k in m.name for k in _IMMUNOSUPPRESSANTS)]
-    if drugs:
-        notes.append("measured during immunosuppression (" + ", ".join(drugs) + "): DNT may be lowered")
     return rule.result(Status.met, evidence, threshold, notes)
 
 
@@ -282,7 +296,7 @@ def cytopenias_igg(rule: Rule, ctx: Context) -> RuleResult:
     igg = ctx.latest("igg")
     needs: list[str] = []
     if igg is not None:
-        rs = _range_status(ctx, "igg", igg.canonical_value)
+        rs = _range_status(ctx, "igg", igg.canonical_value, igg)
         if rs is None:
             evidence.append(ctx.evidence(igg))
             notes.append("no cited IgG reference range for this age: enter the laboratory's range")
@@ -364,3 +378,277 @@ KINDS: dict[str, Callable[[Rule, Context], RuleResult]] = {
     "any_finding": any_finding,
     "single_threshold": single_threshold,
 }
+
+
+# --- kinds for the comparison sets (nih1999, seif2008, esid) -----------------------------
+# Appended for issue #2 item 4; the kinds above keep their behaviour. A parameter ``x`` may
+# instead be given as ``x_setting: <name>``: the value is then read from the site settings
+# (a convention, labelled as such in the threshold text a clinician sees).
+
+
+def _param(ctx: Context, spec: Mapping[str, Any], key: str, default: Any = None) -> tuple[Any, str | None]:
+    """(value, setting name or None) for a parameter given directly or as ``<key>_setting``."""
+    setting = spec.get(f"{key}_setting")
+    if setting:
+        return getattr(ctx.settings, str(setting)), str(setting)
+    return spec.get(key, default), None
+
+
+def _combine_any(statuses: list[Status]) -> Status:
+    """OR over three-valued statuses: one met suffices; all not met fails; else unknown."""
+    if Status.met in statuses:
+        return Status.met
+    if statuses and all(s is Status.not_met for s in statuses):
+        return Status.not_met
+    return Status.unknown
+
+
+def _node_sites(ctx: Context) -> list[str]:
+    """Distinct nodal sites with a measured node (``node_size`` events) up to the evaluation date."""
+    return sorted({e.site.strip().lower() for e in ctx.case.clinical_events
+                   if e.kind == "node_size" and e.site and (e.date is None or e.date <= ctx.as_of)})
+
+
+def lymphoproliferation_extent(rule: Rule, ctx: Context) -> RuleResult:
+    """Lymphadenopathy and/or splenomegaly: duration, exclusions and (nodes) extent as a set states them.
+
+    params: findings; min_months | min_months_setting (optional); op; exclusions (subset of
+    malignancy, infection); min_node_sites (lymphadenopathy only, counted from ``node_size``
+    clinical events with a site; too few recorded sites leave it unknown, never not met).
+    """
+    p = rule.params
+    months_v, months_setting = _param(ctx, p, "min_months")
+    op = str(p.get("op", ">"))
+    exclusions = [str(e) for e in p.get("exclusions", ("malignancy", "infection"))]
+    min_sites = int(p.get("min_node_sites", 0))
+    months = None if months_v is None else float(months_v)
+    parts: list[str] = []
+    if months is not None:
+        parts.append(f"duration {_SYMBOL[op]} {months:g} months"
+                     + (f" (site setting {months_setting})" if months_setting else ""))
+    if min_sites:
+        parts.append(f"lymphadenopathy in ≥ {min_sites} nodal sites")
+    if exclusions:
+        parts.append(" and ".join(exclusions) + " excluded")
+    threshold = "; ".join(parts)
+    sites = _node_sites(ctx)
+    statuses: list[Status] = []
+    evidence: list[Evidence] = []
+    notes: list[str] = []
+    for name in p["findings"]:
+        f: Finding | None = getattr(ctx.case.findings, name)
+        if f is None or f.present is None:
+            statuses.append(Status.unknown)
+            continue
+        if not f.present:
+            evidence.append(Evidence(item=name, value=False, date=f.date))
+            statuses.append(Status.not_met)
+            continue
+        dur = _finding_duration(f, ctx)
+        evidence.append(Evidence(item=name, value=True, date=f.onset,
+                                 note=None if dur is None else f"{dur:.1f} months"))
+        if months is not None:
+            if dur is None:
+                statuses.append(Status.unknown)
+                notes.append(f"{name}: duration not documented")
+                continue
+            if not compare(dur, op, months):
+                statuses.append(Status.not_met)
+                notes.append(f"{name}: {dur:.1f} months is not {_SYMBOL[op]} {months:g} months")
+                continue
+        flags = {"malignancy": f.malignancy_excluded, "infection": f.infection_excluded}
+        if any(flags[e] is False for e in exclusions):
+            statuses.append(Status.unknown)
+            notes.append(f"{name}: " + " or ".join(exclusions) + " not yet excluded")
+            continue
+        if any(flags[e] is None for e in exclusions):
+            notes.append(f"{name}: exclusion of " + "/".join(exclusions)
+                         + " not documented; assumed by the clinician")
+        if name == "lymphadenopathy" and min_sites:
+            evidence.append(Evidence(item="nodal_sites_recorded", value=sites))
+            if len(sites) < min_sites:
+                statuses.append(Status.unknown)
+                notes.append(f"lymphadenopathy: {len(sites)} distinct nodal site(s) recorded as node_size "
+                             f"events; ≥ {min_sites} needed (document the extent)")
+                continue
+        statuses.append(Status.met)
+    return rule.result(_combine_any(statuses), evidence, threshold, notes)
+
+
+# Same DNT numerator over shrinking denominators (lymphocytes ⊃ CD3+ ⊃ TCRab+ T cells):
+# along this order a patient's values never decrease, which lets one measurement settle another.
+_DNT_ORDER = ("dnt_pct_lymphocytes", "dnt_pct_cd3", "dnt_pct_tcrab")
+
+
+def _dnt_one(ctx: Context, analyte: str, op: str, value: float, upper: Mapping[str, Any] | None,
+             evidence: list[Evidence], notes: list[str]) -> tuple[Status, bool]:
+    """Status of one DNT cut-off (optionally a band) and whether TCRab gating is what is missing."""
+    obs = ctx.latest(analyte)
+    pct: float | None = None
+    gated: bool | None = None
+    if obs is not None:
+        pct, gated = obs.canonical_value, obs.tcrab_gated
+        evidence.append(ctx.evidence(obs))
+    elif analyte == "dnt_pct_lymphocytes":
+        abs_obs, lym = ctx.latest("dnt_abs"), ctx.latest("lymphocytes_abs")
+        if abs_obs is not None and lym is not None:
+            pct, gated = dnt_percent_from_counts(abs_obs.canonical_value, lym.canonical_value), abs_obs.tcrab_gated
+            evidence.append(ctx.evidence(abs_obs))
+            evidence.append(Evidence(item="dnt_pct_lymphocytes", value=round(pct, 4), unit="%",
+                                     date=abs_obs.date, note="derived from dnt_abs and lymphocytes_abs"))
+    if pct is not None:
+        lower_ok = compare(pct, op, value)
+        in_band = lower_ok and (upper is None or compare(pct, str(upper["op"]), float(upper["value"])))
+        if gated is False:
+            notes.append(f"{analyte} was gated without TCRab: gamma-delta DNT are included and do not count")
+            if not lower_ok:
+                notes.append("value below the cut-off even including gamma-delta DNT")
+                return Status.not_met, False
+            return Status.unknown, True
+        return (Status.met if in_band else Status.not_met), False
+    if analyte in _DNT_ORDER:
+        i = _DNT_ORDER.index(analyte)
+        for other in _DNT_ORDER[:i]:  # never above the target: reaching the cut-off settles it
+            o = ctx.latest(other)
+            if (o is not None and upper is None and o.tcrab_gated is not False
+                    and compare(o.canonical_value, op, value)):
+                evidence.append(ctx.evidence(o, f"{other} ≤ {analyte}, so {analyte} also reaches the cut-off"))
+                return Status.met, False
+        for other in _DNT_ORDER[i + 1:]:  # never below the target: missing the cut-off settles it
+            o = ctx.latest(other)
+            if o is not None and not compare(o.canonical_value, op, value):
+                evidence.append(ctx.evidence(o, f"{other} ≥ {analyte}, so {analyte} is also below the cut-off"))
+                return Status.not_met, False
+    notes.append(f"{analyte} not measured")
+    return Status.unknown, False
+
+
+def dnt_percent(rule: Rule, ctx: Context) -> RuleResult:
+    """TCRab+ DNT percentage against one or more cut-offs (any one suffices), each optionally a band.
+
+    params.thresholds: [{analyte | analyte_setting + analyte_map, op | op_setting,
+    value | value_setting, upper: {op, value}}]; params.tissue_finding: a yes/no finding that
+    also meets the rule (DNT expansion shown in a biopsy). No lymphocyte-count condition: the
+    sets using this kind state none (a lymphopenia caveat is noted).
+    """
+    p = rule.params
+    statuses: list[Status] = []
+    evidence: list[Evidence] = []
+    notes: list[str] = []
+    parts: list[str] = []
+    gating_only = True
+    for t in p["thresholds"]:
+        analyte_v, a_set = _param(ctx, t, "analyte")
+        analyte = str(t["analyte_map"][analyte_v]) if a_set else str(analyte_v)
+        op_v, op_set = _param(ctx, t, "op", ">=")
+        value_v, v_set = _param(ctx, t, "value")
+        op, value = str(op_v), float(value_v)
+        upper = t.get("upper")
+        desc = f"{analyte} {_fmt(op, value, '%')}"
+        if upper is not None:
+            desc += f" and {_fmt(str(upper['op']), float(upper['value']), '%')}"
+        used = [s for s in (a_set, op_set, v_set) if s]
+        if used:
+            desc += " (site setting " + ", ".join(used) + ")"
+        parts.append(desc)
+        st, gating = _dnt_one(ctx, analyte, op, value, upper, evidence, notes)
+        if st is Status.unknown and not gating:
+            gating_only = False
+        statuses.append(st)
+    tissue = p.get("tissue_finding")
+    if tissue:
+        parts.append(f"{tissue} recorded as present (DNT expansion in a spleen or lymph node biopsy)")
+        v = getattr(ctx.case.findings, str(tissue))
+        if v is None:
+            statuses.append(Status.unknown)
+            gating_only = False
+        else:
+            evidence.append(Evidence(item=str(tissue), value=bool(v)))
+            statuses.append(Status.met if v else Status.not_met)
+    lym = ctx.latest("lymphocytes_abs")
+    if lym is not None:
+        rs = _range_status(ctx, "lymphocytes_abs", lym.canonical_value, lym)
+        if rs is not None and rs[0] == "low":
+            notes.append("lymphopenia: DNT percentages are unreliable; repeat when the count is normal")
+    status = _combine_any(statuses)
+    needs = (["TCRab+ CD4- CD8- DNT flow cytometry with TCRab gating"]
+             if status is Status.unknown and gating_only else [])
+    return rule.result(status, evidence, " or ".join(parts), notes, needs=needs)
+
+
+def analyte_threshold(rule: Rule, ctx: Context) -> RuleResult:
+    """One analyte against one cut-off given directly or by a site setting (``value_setting``)."""
+    p = rule.params
+    analyte, unit = str(p["analyte"]), str(p["unit"])
+    op_v, op_set = _param(ctx, p, "op", ">")
+    value_v, v_set = _param(ctx, p, "value")
+    op, value = str(op_v), float(value_v)
+    used = [s for s in (op_set, v_set) if s]
+    threshold = f"{analyte} {_fmt(op, value, unit)}" + (" (site setting " + ", ".join(used) + ")" if used else "")
+    obs = ctx.latest(analyte)
+    if obs is None:
+        return rule.result(Status.unknown, (), threshold, [f"{analyte} not measured"])
+    hit = compare(obs.canonical_value, op, value)
+    ev = ctx.evidence(obs, "above threshold" if hit else "not above threshold")
+    return rule.result(Status.met if hit else Status.not_met, [ev], threshold)
+
+
+def above_reference(rule: Rule, ctx: Context) -> RuleResult:
+    """An analyte above the upper limit of its cited age-specific reference range (e.g. IgG)."""
+    analyte = str(rule.params["analyte"])
+    threshold = f"{analyte} above the upper limit of the reference range for age"
+    obs = ctx.latest(analyte)
+    if obs is None:
+        return rule.result(Status.unknown, (), threshold, [f"{analyte} not measured"])
+    rs = _range_status(ctx, analyte, obs.canonical_value, obs)
+    if rs is None:
+        return rule.result(Status.unknown, [ctx.evidence(obs)], threshold,
+                           [f"no cited {analyte} reference range for this age: enter the laboratory's range"],
+                           needs=[f"Age-specific {analyte} reference range from the performing laboratory"])
+    status, desc = rs
+    return rule.result(Status.met if status == "high" else Status.not_met,
+                       [ctx.evidence(obs, f"{analyte} {status}: {desc}")], threshold)
+
+
+def esid_apoptosis(rule: Rule, ctx: Context) -> RuleResult:
+    """ESID part B 'impaired FAS-mediated apoptosis', placed by the site setting esid_apoptosis_placement.
+
+    'alternative': impaired apoptosis alone meets part B. 'biomarker': it is one item of the
+    'at least 2 elevated biomarkers' list, so here it counts only together with at least one
+    elevated biomarker (the biomarker-only pairs are the separate biomarker rule).
+    """
+    base = apoptosis(rule, ctx)
+    placement = ctx.settings.esid_apoptosis_placement
+    label = f"site setting esid_apoptosis_placement = {placement}"
+    if placement != "biomarker":
+        return rule.result(base.status, base.evidence, f"{base.threshold} ({label})", base.notes)
+    evidence = list(base.evidence)
+    marks: list[Status] = []
+    parts: list[str] = []
+    for t in rule.params["biomarkers"]:
+        parts.append(f"{t['analyte']} {_fmt(str(t['op']), float(t['value']), str(t['unit']))}")
+        obs = ctx.latest(str(t["analyte"]))
+        if obs is None:
+            marks.append(Status.unknown)
+            continue
+        hit = compare(obs.canonical_value, str(t["op"]), float(t["value"]))
+        evidence.append(ctx.evidence(obs, "above threshold" if hit else "not above threshold"))
+        marks.append(Status.met if hit else Status.not_met)
+    any_marker = _combine_any(marks)
+    threshold = f"{base.threshold} AND at least one of " + "; ".join(parts) + f" ({label})"
+    if Status.not_met in (base.status, any_marker):
+        status = Status.not_met
+    elif base.status is Status.met and any_marker is Status.met:
+        status = Status.met
+    else:
+        status = Status.unknown
+    return rule.result(status, evidence, threshold, base.notes)
+
+
+KINDS.update({
+    "lymphoproliferation_extent": lymphoproliferation_extent,
+    "dnt_percent": dnt_percent,
+    "analyte_threshold": analyte_threshold,
+    "above_reference": above_reference,
+    "esid_apoptosis": esid_apoptosis,
+})

@@ -38,6 +38,17 @@ def _allowed(name: str) -> tuple[Any, ...] | None:
 @dataclass(frozen=True)
 class Settings:
     dnt_comparator: str = ">="
+    # Conventions for the comparison sets (nih1999, seif2008, esid): see settings.yaml notes.
+    nih1999_dnt_pct_lymphocytes: float = 1.0
+    nih1999_dnt_pct_cd3: float = 2.5
+    nih1999_dnt_comparator: str = ">="
+    nih1999_chronic_months: float = 6
+    seif2008_dnt_denominator: str = "cd3"
+    seif2008_dnt_lab_upper_limit: float = 2.5
+    seif2008_il10_pg_ml: float = 20
+    seif2008_vitamin_b12_ng_l: float = 1500
+    seif2008_sfasl_pg_ml: float = 200
+    esid_apoptosis_placement: str = "alternative"
 
     def __post_init__(self) -> None:
         for name, value in self.__dict__.items():
