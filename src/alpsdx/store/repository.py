@@ -424,6 +424,24 @@ class Registry:
                 out.append(d)
             return out
 
+    def export_records(self, actor: Actor = SYSTEM, purpose: str = "export"
+                       ) -> Iterator[tuple[Case, dict[str, Any] | None]]:
+        """Each patient's case and newest evaluation (summary plus ``result``), one transaction
+        and one ``export`` audit row per patient."""
+        with self.transaction() as s:
+            ids = list(s.scalars(select(Patient.id).order_by(Patient.id)))
+        for pid in ids:
+            with self.transaction() as s:
+                p = s.get(Patient, pid)
+                if p is None:  # removed since the id list was read
+                    continue
+                latest = s.scalar(select(EvaluationRow).where(EvaluationRow.patient_id == pid)
+                                  .order_by(EvaluationRow.id.desc()).limit(1))
+                ev = {**self._eval_summary(latest), "result": latest.result} if latest else None
+                case = self._to_case(p)
+                _audit.append(s, actor, "export", "patient", entity_id=p.id, patient_id=p.id, detail={"purpose": purpose})
+            yield case, ev
+
     def evaluate(self, patient_id: int, actor: Actor = SYSTEM, trigger: str = "manual") -> dict[str, Any]:
         """Re-evaluate now (e.g. after a knowledge-base update) and keep the result."""
         with self.transaction() as s:
