@@ -12,6 +12,9 @@ model set, which is why R4B is used.
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from functools import cache
 from typing import Any
 
@@ -31,6 +34,20 @@ def model_class(resource_type: str) -> Any:
         return get_fhir_model_class(resource_type)
     except (KeyError, ValueError, ImportError, AttributeError):
         raise FHIRError("unknown FHIR resource type", field="resourceType", value=resource_type) from None
+
+
+# Content-addressed cache of resources that validated: an EHR sends the same resources every
+# time a chart is opened, and identical JSON validates identically. Only successes are kept.
+_CACHE_MAX = 8192
+_VALID: OrderedDict[str, Any] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def _key(resource: dict[str, Any]) -> str | None:
+    try:
+        return json.dumps(resource, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -58,8 +75,21 @@ def validate_resource(resource: Any, where: str) -> Any:
     rid = resource.get("id")
     label = f"{where} {rtype}/{rid}" if rid else f"{where} {rtype}"
     cls = model_class(rtype)
+    key = _key(resource)
+    if key is not None:
+        with _LOCK:
+            hit = _VALID.get(key)
+            if hit is not None:
+                _VALID.move_to_end(key)
+                return hit
     try:
-        return cls.model_validate(resource)
+        model = cls.model_validate(resource)
+        if key is not None:
+            with _LOCK:
+                _VALID[key] = model
+                while len(_VALID) > _CACHE_MAX:
+                    _VALID.popitem(last=False)
+        return model
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         path = _loc(err.get("loc", ()))
