@@ -124,3 +124,26 @@ def test_hgvs_like_strings_give_a_variant_or_a_variant_error(prefix: str, rest: 
     except VariantError:
         return
     assert isinstance(out, Variant)
+
+
+@pytest.mark.parametrize(
+    ("text", "exp_p", "consequence"),
+    [
+        ("p.R234*", "p.Arg234Ter", "stop_gained"),
+        ("p.(D260G)", "p.(Asp260Gly)", "missense_variant"),
+        ("p.Arg234fs", "p.Arg234fs", "frameshift_variant"),
+        ("p.M1?", "p.Met1?", "start_lost"),
+        ("p.Cys82_Ile83insAla", "p.Cys82_Ile83insAla", "inframe_insertion"),
+    ],
+)
+def test_one_letter_and_short_forms(text: str, exp_p: str, consequence: str) -> None:
+    v = parse_hgvs(text, "FAS")
+    assert (v.hgvs_p, v.consequence) == (exp_p, consequence)
+
+
+def test_older_version_note_reaches_the_annotation_when_a_p_change_is_given() -> None:
+    from alpsdx.genetics import annotate
+
+    a = annotate(parse_hgvs("NM_000043.5:c.779A>G (p.Asp260Gly)"))
+    assert a.domain == "death_domain"
+    assert any("NM_000043.5 is not the MANE Select version NM_000043.6" in c for c in a.considerations)

@@ -190,7 +190,8 @@ def mechanism_for(
 
 def _position(ci: Interpretation | None, pi: Interpretation | None) -> tuple[int | None, bool, list[str]]:
     if pi is not None and pi.protein_start is not None:
-        return pi.protein_start, False, list(pi.notes)
+        acc = [n for n in (ci.accession_notes if ci else []) if n not in pi.notes]
+        return pi.protein_start, False, acc + list(pi.notes)
     notes: list[str] = list(pi.notes) if pi else []
     if ci is not None:
         notes += ci.notes

@@ -52,6 +52,7 @@ class Interpretation:
     position_from_c: bool = False
     intronic_offset: int | None = None
     notes: list[str] = field(default_factory=list)
+    accession_notes: list[str] = field(default_factory=list)  # also in ``notes``
 
 
 @lru_cache(maxsize=1)
@@ -104,6 +105,8 @@ def _parse_one(text: str, gene: str | None) -> Interpretation:
         normalised = full
     if accession is None:
         normalised = normalised.split(":", 1)[1]
+    if normalised.endswith("fsTer") and change.endswith("fs"):
+        normalised = normalised[: -len("Ter")]  # keep the short form 'p.Arg234fs' as written
     interp = Interpretation(kind=kind, accession=accession, text=normalised)
     if acc_gene:
         interp.gene = acc_gene
@@ -121,11 +124,14 @@ def _parse_one(text: str, gene: str | None) -> Interpretation:
             interp.gene = g
             if note:
                 interp.notes.append(note)
+                interp.accession_notes.append(note)
         elif gene or interp.gene:
-            interp.notes.append(
+            note = (
                 f"accession {accession} is not a known MANE transcript of the ALPS genes; "
                 f"protein positions are read as given"
             )
+            interp.notes.append(note)
+            interp.accession_notes.append(note)
     if gene:
         g = gene.upper()
         if interp.gene and interp.gene != g:
