@@ -205,7 +205,7 @@ def _mount_optional(app: FastAPI) -> None:
     """
     import importlib
 
-    for name in ("alpsdx.web.api", "alpsdx.web.cds", "alpsdx.web.fhir"):
+    for name in ("alpsdx.web.api", "alpsdx.web.cds", "alpsdx.web.fhir", "alpsdx.interop.facade", "alpsdx.interop.cds"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
