@@ -58,8 +58,20 @@ def render_care_text(console: Console, res: dict[str, Any]) -> None:
     console.print(f"\n[dim]{escape(res['disclaimer'])}[/dim]")
 
 
+def _render_km(console: Console, km: dict[str, Any]) -> None:
+    console.rule(f"[bold]Time to {km['level']} response: {km['lineage']}[/bold] ({km['analyte']})")
+    med = "not reached" if km["median_days"] is None else f"{km['median_days']:g} days"
+    console.print(f"{km['n']} cases, {km['events']} responses; median time to response {med}.")
+    for day, p in km["cumulative_response"].items():
+        console.print(f"  cumulative response by day {day}: {p:.0%}")
+    for ex in km["excluded"]:
+        console.print(escape(f"  excluded {ex['case_id']}: {ex['reason']}"))
+    console.print(escape(f"[{km['citation']}] {knowledge.resolve_citation(km['citation'])}"))
+    console.print(f"[dim]{escape(km['method'])}[/dim]")
+
+
 def care_cmd(
-    case: str = typer.Argument(..., help="Case file (JSON/YAML, FHIR Bundle JSON) or '-' for stdin."),
+    cases: list[str] = typer.Argument(..., help="Case files (JSON/YAML, FHIR Bundle JSON), folders, or '-' for stdin."),
     fmt: Fmt = typer.Option(Fmt.text, "--format", "-f", help="text | json"),
     date: str | None = typer.Option(None, "--date", help="Evaluation date YYYY-MM-DD (default: the case's, else today)."),
     pre_test: float | None = typer.Option(
@@ -67,24 +79,44 @@ def care_cmd(
         help="Pre-test probability of a FAS mutation, 0-1 exclusive (default: the Rensing-Ehl 2013 cohort's 38/98)."),
     treatment_start: str | None = typer.Option(
         None, "--treatment-start", help="Start of the treatment whose response is assessed (default: sirolimus course)."),
+    km: str | None = typer.Option(
+        None, "--km", help="Kaplan-Meier time to response across the cases for one lineage: platelets | hemoglobin | anc."),
 ) -> None:
     """Show the care section: cytopenia grades, FAS probability, dosing, response, safety, surveillance."""
-    c = load_any(case).at(_parse_date(date))
+    import datetime as dt
+
+    from alpsdx.commands.core import _expand
+
+    when = _parse_date(date)
     start = None
     if treatment_start is not None:
         try:
-            import datetime as dt
-
             start = dt.date.fromisoformat(treatment_start)
         except ValueError:
             raise InputError("not an ISO date", field="--treatment-start", value=treatment_start,
                              expected="YYYY-MM-DD") from None
-    res = care_section(c, pre_test_probability=pre_test, treatment_start=start)
-    res["kb_version"] = knowledge.kb_version()
-    if fmt is Fmt.json:
-        sys.stdout.write(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
+    loaded = [load_any(src).at(when) for src in _expand(cases)]
+    console = Console(width=160 if not sys.stdout.isatty() else None)
+    if km is not None:
+        from alpsdx.care.cohort import kaplan_meier_time_to_response
+
+        res_km = kaplan_meier_time_to_response(loaded, km)
+        if fmt is Fmt.json:
+            sys.stdout.write(json.dumps(res_km, indent=2, ensure_ascii=False) + "\n")
+        else:
+            _render_km(console, res_km)
         return
-    render_care_text(Console(width=160 if not sys.stdout.isatty() else None), res)
+    results = []
+    for c in loaded:
+        res = care_section(c, pre_test_probability=pre_test, treatment_start=start)
+        res["kb_version"] = knowledge.kb_version()
+        results.append(res)
+    if fmt is Fmt.json:
+        payload: Any = results[0] if len(results) == 1 else results
+        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        return
+    for res in results:
+        render_care_text(console, res)
 
 
 def register(app: typer.Typer) -> None:
