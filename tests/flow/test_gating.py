@@ -1,0 +1,200 @@
+"""Automated DNT gating on the project's synthetic FCS files, whose DNT count is known.
+
+Ground truth: TCRab+ CD4- CD8- cells at 0.5, 1.5, 2.5, 5 and 15 % of lymphocytes. The
+pipeline must recover each within +-0.25 percentage points and inside its own 95 % CI, and
+FlowKit applying the very same gates (exported to FlowKit, compensated with the file's
+$SPILLOVER) must count exactly the same events in every gate.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import flowkit as fk
+import numpy as np
+import pytest
+
+from alpsdx.errors import GatingError
+from alpsdx.flow.fcs import read_fcs
+from alpsdx.flow.gating import Gate, apply_gates, points_in_polygon, to_flowkit
+from alpsdx.flow.pipeline import analyse_fcs
+from alpsdx.flow.synthetic import SyntheticSpec, make_sample, write_fcs, write_synthetic
+
+LEVELS = [0.5, 1.5, 2.5, 5.0, 15.0]
+N_EVENTS = 40_000
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> dict[float, tuple[Path, object]]:
+    d = tmp_path_factory.mktemp("synthetic")
+    out = {}
+    for i, pct in enumerate(LEVELS):
+        p = d / f"dnt_{pct}.fcs"
+        truth = write_synthetic(p, SyntheticSpec(n_events=N_EVENTS, dnt_pct_lymphocytes=pct,
+                                                 seed=100 + i))
+        out[pct] = (p, truth)
+    return out
+
+
+def _flowkit_counts(result, path: Path) -> dict[str, int]:
+    gs = to_flowkit(result.gating.gates, result.xf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = gs.gate_sample(fk.Sample(str(path)))
+    return {g: int(res.get_gate_count(g)) for g, _ in gs.get_gate_ids()}
+
+
+@pytest.mark.parametrize("pct", LEVELS)
+def test_recovers_known_dnt_fraction(synthetic, pct):
+    path, truth = synthetic[pct]
+    assert truth.dnt_pct_lymphocytes == pytest.approx(pct, abs=0.01)
+    r = analyse_fcs(path)
+    d = r.to_dict()
+    got = d["dnt_pct_lymphocytes"]
+    assert abs(got - truth.dnt_pct_lymphocytes) <= 0.25
+    lo, hi = d["dnt_pct_lymphocytes_ci"]
+    assert lo <= truth.dnt_pct_lymphocytes <= hi
+    for key, true in (("dnt_pct_cd3", truth.dnt_pct_cd3), ("dnt_pct_tcrab", truth.dnt_pct_tcrab)):
+        lo, hi = d[key + "_ci"]
+        assert lo <= true <= hi, (key, d[key], true)
+    assert d["dnt_definition"] == "CD3+ TCRab+ CD4- CD8-"
+    assert r.tcrab_present and d["qc"] == []
+    assert d["counts"]["lymphocytes"] >= 10_000
+    # most synthetic DNT are B220+ (80 %), the gate finds them
+    assert 70 <= d["b220_pct_dnt"] <= 90
+
+
+@pytest.mark.parametrize("pct", LEVELS)
+def test_flowkit_same_gates_same_counts(synthetic, pct):
+    path, _ = synthetic[pct]
+    r = analyse_fcs(path)
+    assert _flowkit_counts(r, path) == r.gating.counts
+
+
+def test_gates_reapplied_give_same_masks(synthetic):
+    path, _ = synthetic[1.5]
+    r = analyse_fcs(path)
+    masks = apply_gates(r.gating.gates, r.columns, r.xf)
+    for name, m in r.gating.masks.items():
+        np.testing.assert_array_equal(masks[name], m)
+    again = [Gate.from_dict(g.to_dict()) for g in r.gating.gates]
+    assert again == r.gating.gates
+
+
+def test_without_tcrab_reports_cd3_dn_with_flag(tmp_path):
+    p = tmp_path / "no_tcrab.fcs"
+    truth = write_synthetic(p, SyntheticSpec(n_events=N_EVENTS, dnt_pct_lymphocytes=1.5,
+                                             tcrab=False, seed=5))
+    r = analyse_fcs(p)
+    d = r.to_dict()
+    assert [f["code"] for f in d["qc"]] == ["tcrab_absent"]
+    assert d["dnt_pct_tcrab"] is None and "tcrab" not in d["counts"]
+    # CD3+ CD4- CD8- includes the gamma-delta T cells: compare with that truth
+    true_dn = 100.0 * truth.n_dn_cd3 / truth.n_lymphocytes
+    assert abs(d["dnt_pct_lymphocytes"] - true_dn) <= 0.25
+    assert "no TCRab" in d["dnt_definition"]
+    obs = r.to_observations()
+    assert {o.analyte for o in obs} == {"dnt_pct_lymphocytes", "dnt_pct_cd3"}
+    assert all(o.tcrab_gated is False for o in obs)
+
+
+def test_few_lymphocytes_flag(tmp_path):
+    p = tmp_path / "small.fcs"
+    write_synthetic(p, SyntheticSpec(n_events=12_000, dnt_pct_lymphocytes=2.5, seed=9))
+    r = analyse_fcs(p)
+    flags = {f.code: f for f in r.flags}
+    assert "few_lymphocytes" in flags
+    f = flags["few_lymphocytes"]
+    assert f.threshold == 10_000 and f.value == r.counts["lymphocytes"] < 10_000
+
+
+def test_time_gap_flag(tmp_path):
+    p = tmp_path / "gap.fcs"
+    write_synthetic(p, SyntheticSpec(n_events=20_000, time_gap=True, seed=11))
+    codes = [f.code for f in analyse_fcs(p).flags]
+    assert "time_gap" in codes
+    p2 = tmp_path / "nogap.fcs"
+    write_synthetic(p2, SyntheticSpec(n_events=20_000, seed=11))
+    assert "time_gap" not in [f.code for f in analyse_fcs(p2).flags]
+
+
+def test_no_compensation_flag(tmp_path):
+    p = tmp_path / "nospill.fcs"
+    write_synthetic(p, SyntheticSpec(n_events=20_000, spill=False, seed=12))
+    assert "$SPILLOVER" not in read_fcs(p).text
+    r = analyse_fcs(p)
+    assert r.compensation == "none"
+    assert "no_compensation" in [f.code for f in r.flags]
+
+
+def test_user_matrix_replaces_file_spill(tmp_path, synthetic):
+    path, _ = synthetic[5.0]
+    d = read_fcs(path)
+    from alpsdx.flow.compensation import spillover_from_text
+
+    sp = spillover_from_text(d.text)
+    assert sp is not None
+    csv = tmp_path / "m.csv"
+    csv.write_text(",".join(sp.channels) + "\n"
+                   + "\n".join(",".join(repr(float(v)) for v in row) for row in sp.matrix) + "\n")
+    r1 = analyse_fcs(path)
+    r2 = analyse_fcs(path, spill_csv=csv)
+    assert r2.compensation == "user:m.csv"
+    assert r2.counts == r1.counts
+
+
+def test_saturation_flag(tmp_path):
+    data, pnn, pns, spill, _ = make_sample(SyntheticSpec(n_events=20_000, seed=13))
+    data[:600, pnn.index("SSC-A")] = 262143.0  # 3 % of events off-scale in SSC
+    text = {"$SPILLOVER": f"{len(spill)}," + ",".join(n for n, s in zip(pnn, pns, strict=True) if s)
+            + "," + ",".join(repr(float(v)) for v in spill.ravel())}
+    p = write_fcs(tmp_path / "sat.fcs", data, pnn, pns, text=text)
+    flags = [f for f in analyse_fcs(p).flags if f.code == "saturated_events"]
+    assert len(flags) == 1 and "SSC-A" in flags[0].message
+    assert flags[0].value == pytest.approx(0.03, abs=0.002)
+
+
+def test_no_cd3_valley_flag(tmp_path):
+    p = tmp_path / "x.fcs"
+    write_synthetic(p, SyntheticSpec(n_events=20_000, extra_channels=1, seed=14))
+    r = analyse_fcs(p, channel_overrides=["CD3=X1-A"])  # an unstained channel as "CD3"
+    f = [f for f in r.flags if f.code == "no_cd3_valley"]
+    assert f and f[0].severity == "warning"
+    assert r.gating.thresholds["CD3"].clear is False
+
+
+def test_missing_scatter_is_a_gating_error(tmp_path):
+    data, pnn, pns, _, _ = make_sample(SyntheticSpec(n_events=5_000, seed=15))
+    keep = [i for i, n in enumerate(pnn) if n not in ("SSC-A", "SSC-H")]
+    p = write_fcs(tmp_path / "noscatter.fcs", data[:, keep], [pnn[i] for i in keep],
+                  [pns[i] for i in keep])
+    with pytest.raises(GatingError) as exc:
+        analyse_fcs(p)
+    assert exc.value.field == "scatter" and "--channel" in exc.value.expected
+
+
+def test_points_in_polygon_even_odd():
+    square = np.array([[0, 0], [2, 0], [2, 2], [0, 2]], dtype=float)
+    x = np.array([1, 3, 0.5, 1.999, -0.1])
+    y = np.array([1, 1, 1.5, 0.001, 1])
+    np.testing.assert_array_equal(points_in_polygon(square, x, y), [True, False, True, True, False])
+    # a self-crossing "bow tie": even-odd leaves the crossing regions as drawn
+    bow = np.array([[0, 0], [2, 2], [2, 0], [0, 2]], dtype=float)
+    got = points_in_polygon(bow, np.array([1.0, 0.2, 1.8]), np.array([0.5, 1.0, 1.0]))
+    assert got.tolist() == [False, True, True]
+    # a random simple (star-shaped) polygon against matplotlib's point-in-path test
+    from matplotlib.path import Path as MplPath
+
+    rng = np.random.default_rng(3)
+    ang = np.sort(rng.uniform(0, 2 * np.pi, 40))
+    rad = rng.uniform(0.5, 1.0, 40)
+    poly = np.column_stack([rad * np.cos(ang), rad * np.sin(ang)])
+    pts = rng.uniform(-1.1, 1.1, size=(20_000, 2))
+    ref = MplPath(poly).contains_points(pts)
+    np.testing.assert_array_equal(points_in_polygon(poly, pts[:, 0], pts[:, 1]), ref)
+
+
+def test_gate_ids_are_plain_identifiers():
+    with pytest.raises(GatingError, match="identifier"):
+        Gate("CD3+", "CD3+", "range", ("A",), ("linear",), None, bounds=((0.0, None),))
