@@ -62,6 +62,16 @@ def test_json_contract_for_every_fixture(gdata: Path, capsys: pytest.CaptureFixt
         assert r["origin"] in ("germline", "somatic", "unknown")
 
 
+def test_vcf_rows_carry_genotype_depth_and_position(gdata: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (r,) = variants_json(capsys, str(gdata / "germline_dd_missense.vep.vcf"))
+    assert r["vcf"] == {"chrom": "chr10", "pos": 88990000, "ref": "A", "alt": "G",
+                        "transcript": "NM_000043.6", "genotype": "0/1", "depth": 38,
+                        "filter": "PASS", "clnsig": "Pathogenic"}
+    assert r["vaf"] == pytest.approx(18 / 38, abs=1e-4) and r["sample"] == "proband"
+    (h,) = variants_json(capsys, "p.D260G", "--gene", "FAS")
+    assert h["vcf"] is None
+
+
 def test_hgvs_strings_with_gene_and_report_fields(capsys: pytest.CaptureFixture[str]) -> None:
     rows = variants_json(capsys, "p.D260G", "c.506-1G>A", "--gene", "FAS", "--classification",
                          "pathogenic", "--origin", "germline")

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from alpsdx import knowledge
 from alpsdx.errors import InputError, VariantError
-from alpsdx.genetics import annotate_all, parse_hgvs, read_vcf_calls
+from alpsdx.genetics import VcfCall, annotate_all, parse_hgvs, read_vcf_calls
 from alpsdx.model import Variant, case_from_dict
 
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
@@ -44,6 +44,7 @@ class Collected:
     introns: dict[int, str | None]
     depths: dict[int, int | None]
     notes: list[list[str]]
+    calls: dict[int, VcfCall]
 
 
 def _is_vcf(arg: str) -> bool:
@@ -65,6 +66,7 @@ def collect(
     variants: list[Variant] = []
     exons: dict[int, str | None] = {}
     introns: dict[int, str | None] = {}
+    calls: dict[int, VcfCall] = {}
     depths: dict[int, int | None] = {}
     notes: list[list[str]] = []
     for arg in inputs:
@@ -74,6 +76,7 @@ def collect(
             for call in read_vcf_calls(arg, sample):
                 exons[len(variants)] = call.exon
                 introns[len(variants)] = call.intron
+                calls[len(variants)] = call
                 depths[len(variants)] = call.depth
                 notes.append(list(call.notes))
                 variants.append(call.variant)
@@ -98,7 +101,7 @@ def collect(
                                  value=update) from None
         notes.append([])
         variants.append(v)
-    return Collected(variants, exons, introns, depths, notes)
+    return Collected(variants, exons, introns, depths, notes, calls)
 
 
 def _read_raw(path: Path) -> tuple[dict[str, Any], str]:
@@ -238,6 +241,13 @@ def register(app: typer.Typer) -> None:
         for i, a in enumerate(annotated):
             d = a.to_dict()
             d["considerations"] = list(notes[i]) + d["considerations"]
+            call = got.calls.get(i)
+            d["vcf"] = (
+                {"chrom": call.chrom, "pos": call.pos, "ref": call.ref, "alt": call.alt,
+                 "transcript": call.transcript, "genotype": call.genotype, "depth": call.depth,
+                 "filter": call.filter, "clnsig": call.clnsig_raw}
+                if call is not None else None
+            )
             rows.append(d)
         added = append_to_case(case, variants) if case is not None else None
         if fmt is Fmt.json:
