@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 
 from alpsdx.care import care_items
-from alpsdx.care.response import assess_lineage, assess_lymphoproliferation, treatment_course
+from alpsdx.care.response import (
+    assess_lineage,
+    assess_lymphoproliferation,
+    assess_spleen,
+    treatment_course,
+)
 from alpsdx.care.settings import CARE_SETTINGS_ENV, CareSettings
 from alpsdx.model import case_from_dict
 from alpsdx.reference_ranges import SITE_RANGES_ENV
@@ -196,3 +201,14 @@ def test_response_items_carry_citation_and_evidence() -> None:
     assert "response lost" in d["message"] and "time to response 22 days" in d["message"]
     assert [e["value"] for e in d["evidence"]] == [20.0, 150.0, 160.0, 25.0, 22.0]
     assert d["details"]["status"] == "lost" and "disclaimer" in d
+
+
+@pytest.mark.parametrize(("after", "status"), [(6.0, "partial"), (6.1, "stable_or_progressive")])
+def test_spleen_response_at_half(after: float, status: str) -> None:
+    c = case("platelets", [], clinical_events=[
+        {"kind": "spleen_size", "date": "2025-01-01", "value": 12.0, "unit": "cm"},
+        {"kind": "spleen_size", "date": "2025-04-01", "value": after, "unit": "cm"}])
+    r = assess_spleen(c)
+    assert r is not None and r.status == status
+    item = next(i for i in care_items(c) if i.id == "response.splenomegaly")
+    assert "complete response is not called" in item.message

@@ -43,6 +43,7 @@ __all__ = [
     "NodeResponse",
     "assess_lineage",
     "assess_lymphoproliferation",
+    "assess_spleen",
     "response_items",
     "treatment_course",
 ]
@@ -341,6 +342,31 @@ def assess_lymphoproliferation(case: Case, settings: CareSettings | None = None,
     return NodeResponse(status, b, last, b_sum, l_sum, ev)
 
 
+def assess_spleen(case: Case, settings: CareSettings | None = None,
+                  treatment_start: dt.date | None = None) -> NodeResponse | None:
+    """Spleen-size response: decrease by the partial fraction from the newest size on/before the
+    start. No complete response is called: no cited normal spleen size by age is coded."""
+    s = settings or CareSettings()
+    course = treatment_course(case, treatment_start)
+    sizes = measurements(case, "spleen_size")
+    if course is None or not sizes:
+        return None
+    before = [m for m in sizes if m.date <= course.start]
+    after = [m for m in sizes if m.date > course.start]
+    ev = tuple({"event": "spleen_size", "date": m.date.isoformat(), "site": m.site, "value": m.value, "unit": "cm"}
+               for m in before[-1:] + after)
+    if not before:
+        return NodeResponse("no_baseline", None, after[-1].date if after else None, None,
+                            after[-1].value if after else None, ev)
+    b = before[-1]
+    if not after:
+        return NodeResponse("no_follow_up", b.date, None, b.value, None, ev)
+    last = after[-1]
+    frac = float(s.get("node_partial_decrease"))
+    status: Any = "partial" if b.value > 0 and (b.value - last.value) / b.value >= frac else "stable_or_progressive"
+    return NodeResponse(status, b.date, last.date, b.value, last.value, ev)
+
+
 # --- items -----------------------------------------------------------------------------------
 
 
@@ -409,4 +435,18 @@ def response_items(case: Case, settings: CareSettings | None = None,
                               extra_citations=("site_setting",),
                               details={"status": n.status, "baseline_sum_cm": n.baseline_sum_cm,
                                        "latest_sum_cm": n.latest_sum_cm}))
+    sp = assess_spleen(case, s, treatment_start)
+    if sp is not None:
+        word = {"partial": "decreased (partial response)", "stable_or_progressive": "not decreased enough for a "
+                "partial response", "no_baseline": "no spleen size before treatment: response cannot be judged",
+                "no_follow_up": "no spleen size after the start of treatment yet"}.get(sp.status, sp.status)
+        msg = f"Spleen size: {word}"
+        if sp.baseline_sum_cm is not None and sp.latest_sum_cm is not None:
+            msg += f" ({sp.baseline_sum_cm:g} cm on {sp.baseline_date} -> {sp.latest_sum_cm:g} cm on {sp.latest_date})"
+        msg += (f". Partial = decrease >= {s.get('node_partial_decrease'):.0%} ({s.label('node_partial_decrease')}); "
+                "a complete response is not called because no cited normal spleen size for age is coded.")
+        items.append(CareItem("response.splenomegaly", msg, "bride2016", "info", sp.evidence, "response",
+                              settings=(s.describe("node_partial_decrease"),), extra_citations=("site_setting",),
+                              details={"status": sp.status, "baseline_cm": sp.baseline_sum_cm,
+                                       "latest_cm": sp.latest_sum_cm}))
     return items
