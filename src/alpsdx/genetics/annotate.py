@@ -237,7 +237,7 @@ def annotate(
     row = related_gene(gene)
     is_alps = bool(row and row.get("is_alps"))
     domain = domain_label = region = None
-    exon_basis = (
+    exon_basis: str | None = (
         "from the VCF annotation (VEP EXON / SnpEff Rank, exon/total)" if exon is not None else None
     )
     if dom.has_domain_map(gene):
@@ -264,7 +264,6 @@ def annotate(
                 )
         elif cls == "none":
             region = "non_coding"
-        exon_basis: str | None = None
         if exon is not None:
             exon_basis = "from the VCF annotation (VEP EXON / SnpEff Rank, exon/total)"
         elif intron is not None:
