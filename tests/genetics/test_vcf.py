@@ -159,3 +159,22 @@ def test_many_records_line_numbers_stay_right_across_blocks(gdata: Path, tmp_pat
     )
     assert records == 3011 and linenos == [len(header) + 3001]
     assert lines[0].decode() == fas.rstrip("\n")
+
+
+def test_truncated_bgzip_is_a_typed_error(gdata: Path, tmp_path: Path) -> None:
+    import pysam
+
+    src = (gdata / "germline_dd_missense.vep.vcf").read_text().splitlines(keepends=True)
+    header = [ln for ln in src if ln.startswith("#")]
+    body = [ln for ln in src if not ln.startswith("#")]
+    plain = tmp_path / "big.vcf"
+    plain.write_text("".join(header + body * 2000))
+    gz = tmp_path / "big.vcf.gz"
+    pysam.tabix_compress(str(plain), str(gz), force=True)
+    data = gz.read_bytes()
+    cut = tmp_path / "cut.vcf.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VariantError) as exc:
+        read_vcf(cut)
+    assert exc.value.field == "vcf"
+    assert len(read_vcf(gz)) == 2000
