@@ -16,8 +16,10 @@ numerically (their figures could not be confirmed) and the output says so.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from alpsdx import knowledge, units
@@ -145,6 +147,11 @@ def _cohort_prevalence() -> float:
 
 def rule_performance(rule: str) -> dict[str, Any]:
     """Published PPV/NPV of a Rensing-Ehl rule with the derived LRs and their rounding range."""
+    return copy.deepcopy(_rule_performance(rule))
+
+
+@lru_cache(maxsize=16)
+def _rule_performance(rule: str) -> dict[str, Any]:
     spec = _kb()["rensingehl2013"]["rules"][rule]
     p = _cohort_prevalence()
     ppv, npv = float(spec["ppv"]), float(spec["npv"])

@@ -29,17 +29,13 @@ class Measurement:
     event: ClinicalEvent
 
 
-def _where(case: Case, e: ClinicalEvent) -> str:
-    return f"clinical_events[{case.clinical_events.index(e)}]"
-
-
 def measurements(case: Case, kind: str) -> list[Measurement]:
     """The case's ``kind`` measurements up to the evaluation date, oldest first."""
     out: list[Measurement] = []
-    for e in case.clinical_events:
+    for i, e in enumerate(case.clinical_events):
         if e.kind != kind:
             continue
-        where = _where(case, e)
+        where = f"clinical_events[{i}]"
         if e.date is None:
             raise InputError(f"a {kind} event needs a date to be compared over time", field=f"{where}.date")
         if e.value is None:
@@ -64,12 +60,12 @@ def measurements(case: Case, kind: str) -> list[Measurement]:
 def dated_events(case: Case, kind: str, *, require_date: bool = False) -> list[ClinicalEvent]:
     """Events of ``kind`` up to the evaluation date (undated ones kept unless a date is required)."""
     out: list[ClinicalEvent] = []
-    for e in case.clinical_events:
+    for i, e in enumerate(case.clinical_events):
         if e.kind != kind:
             continue
         if e.date is None:
             if require_date:
-                raise InputError(f"a {kind} event needs a date", field=f"{_where(case, e)}.date")
+                raise InputError(f"a {kind} event needs a date", field=f"clinical_events[{i}].date")
             out.append(e)
         elif e.date <= case.as_of:
             out.append(e)

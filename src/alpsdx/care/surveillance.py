@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from alpsdx import knowledge
 from alpsdx.care.events import Measurement, dated_events, measurements
 from alpsdx.care.items import CareItem
 from alpsdx.care.settings import CareSettings
 from alpsdx.errors import VariantError
-from alpsdx.model import Case, ClinicalEvent
+from alpsdx.model import Case, ClinicalEvent, Variant
+
+if TYPE_CHECKING:
+    from alpsdx.genetics import AnnotatedVariant
 
 __all__ = ["DAYS_PER_MONTH", "lymphoma_risk", "surveillance_items"]
 
@@ -38,17 +42,24 @@ def _spec() -> Mapping[str, Any]:
     return knowledge.load("care_rules")["surveillance"]  # type: ignore[no-any-return]
 
 
-def lymphoma_risk(case: Case) -> dict[str, Any]:
-    """``{category, text, citations, variant}`` for the highest-risk FAS variant of the case."""
+@lru_cache(maxsize=4096)
+def _annotate(v: Variant) -> AnnotatedVariant | None:
     from alpsdx.genetics import annotate
 
+    try:
+        return annotate(v)
+    except VariantError:
+        return None  # an unparsable HGVS gets no position, so no risk band (genetics reports the error)
+
+
+def lymphoma_risk(case: Case) -> dict[str, Any]:
+    """``{category, text, citations, variant}`` for the highest-risk FAS variant of the case."""
     best: dict[str, Any] | None = None
     for v in case.variants:
         if v.gene != "FAS":
             continue
-        try:
-            a = annotate(v)
-        except VariantError:
+        a = _annotate(v)
+        if a is None:
             continue
         risk = dict(a.risk)
         if risk.get("category") not in _ORDER:
