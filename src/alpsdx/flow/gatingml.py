@@ -133,6 +133,17 @@ def _sample(fcs_path: str | Path) -> Any:
                        field="path", value=p.name) from None
 
 
+def _memberships(res: Any) -> dict[tuple[str, GatePath], np.ndarray]:
+    """Every gate FlowKit reports (quadrants as their own gates, the quadrant container
+    itself holds no events), keyed by (gate id, parent path)."""
+    rows = res.report[["gate_name", "gate_path"]].itertuples(index=False)
+    return {
+        (str(g), tuple(path)): np.asarray(res.get_gate_membership(g, gate_path=tuple(path)),
+                                          dtype=bool)
+        for g, path in rows
+    }
+
+
 def gate_sample(gates: GateSet, fcs_path: str | Path) -> UserGating:
     """Gate one FCS file with the user's gates; every gate's per-event membership."""
     p = Path(fcs_path)
@@ -142,10 +153,7 @@ def gate_sample(gates: GateSet, fcs_path: str | Path) -> UserGating:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = gates.strategy.gate_sample(sample)
-                ids = gates.strategy.get_gate_ids()
-                members = {(g, tuple(path)): np.asarray(res.get_gate_membership(g, gate_path=path),
-                                                        dtype=bool)
-                           for g, path in ids}
+                members = _memberships(res)
         except GatingError:
             raise
         except Exception as exc:
@@ -180,9 +188,7 @@ def _gate_workspace(gates: GateSet, p: Path) -> UserGating:
             warnings.simplefilter("ignore")
             ws.analyze_samples(sample_id=sid)
             res = ws.get_gating_results(sid)
-            members = {(g, tuple(path)): np.asarray(res.get_gate_membership(g, gate_path=path),
-                                                    dtype=bool)
-                       for g, path in ws.get_gate_ids(sid)}
+            members = _memberships(res)
     except Exception as exc:
         raise GatingError(f"FlowKit could not apply {gates.path.name} to {p.name}: {exc}",
                           field="--gates", value=gates.path.name) from None
