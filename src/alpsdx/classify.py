@@ -76,15 +76,12 @@ def _subtype(case: Case, ev: Evaluation) -> tuple[str | None, str]:
         mutation = ev.status_of("primary.mutation")
     except KeyError:
         mutation = Status.unknown
+    tested = {g.upper() for g in (case.genes_tested or [])} | {v.gene for v in case.variants}
     if mutation is Status.not_met:
-        tested = {g.upper() for g in (case.genes_tested or [])} | {v.gene for v in case.variants}
-        untested = [g for g in ALPS_GENES if g not in tested]
-        basis = "criteria met, no pathogenic variant in " + ", ".join(sorted(tested & set(ALPS_GENES)) or sorted(tested))
-        if untested:
-            # ALPS-U means "genetic defect undetermined" (Oliveira 2010): provisional until the
-            # whole FAS/FASLG/CASP10 panel is reported.
-            basis += "; provisional until " + ", ".join(untested) + " are tested"
-        return "ALPS-U", basis
+        return "ALPS-U", "criteria met, no pathogenic variant in " + ", ".join(g for g in ALPS_GENES if g in tested)
+    untested = [g for g in ALPS_GENES if g not in tested]
+    if len(untested) < len(ALPS_GENES):
+        return None, "subtype pending: " + ", ".join(untested) + " not tested (ALPS-U needs all three negative)"
     return None, "subtype pending: genetic testing of FAS, FASLG and CASP10 not reported"
 
 

@@ -33,8 +33,11 @@ def test_alps_u_when_tested_and_no_pathogenic_variant() -> None:
 
 def test_vus_reported_as_vus_not_subtype() -> None:
     cls = subtype(variants=[{"gene": "FAS", "hgvs_p": "p.Ala10Val", "classification": "vus"}],
-                  genes_tested=["FAS"])
+                  genes_tested=["FAS", "FASLG", "CASP10"])
     assert cls.subtype == "ALPS-U"
+    pending = subtype(variants=[{"gene": "FAS", "hgvs_p": "p.Ala10Val", "classification": "vus"}],
+                      genes_tested=["FAS"])
+    assert pending.subtype is None and "FASLG, CASP10 not tested" in pending.basis
     assert any("uncertain significance" in c for c in cls.considerations)
 
 

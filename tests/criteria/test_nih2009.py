@@ -178,8 +178,17 @@ def test_apoptosis_needs_two_defective_assays() -> None:
 def test_vus_never_satisfies_mutation_criterion() -> None:
     vus = case(variants=[{"gene": "FAS", "hgvs_p": "p.Ala10Val", "classification": "vus", "origin": "germline"}])
     ev = evaluate(vus)
-    assert ev.status_of("primary.mutation") is Status.not_met
+    # Only FAS reported: FASLG/CASP10 are still open, so unknown (missing data is never 'not met').
+    assert ev.status_of("primary.mutation") is Status.unknown
     assert any("uncertain significance" in n for r in ev.criteria for n in r.notes)
+    tests = [t.test for t in ev.next_tests]
+    assert "Sequencing of FASLG, CASP10" in tests
+    # cheap serum markers before sequencing
+    assert tests.index("Serum vitamin B12 and plasma sFASL (then IL-10, IL-18)") < tests.index(
+        "Sequencing of FASLG, CASP10")
+    panel = case(variants=[{"gene": "FAS", "hgvs_p": "p.Ala10Val", "classification": "vus", "origin": "germline"}],
+                 genes_tested=["FASLG", "CASP10"])
+    assert evaluate(panel).status_of("primary.mutation") is Status.not_met
 
 
 @pytest.mark.parametrize("cls", ["pathogenic", "likely_pathogenic"])
@@ -191,6 +200,7 @@ def test_pathogenic_variant_meets_mutation_criterion(cls: str) -> None:
 def test_mutation_unknown_without_testing_and_not_met_when_tested_negative() -> None:
     assert status(case(), "primary.mutation") is Status.unknown
     assert status(case(genes_tested=["FAS", "FASLG", "CASP10"]), "primary.mutation") is Status.not_met
+    assert status(case(genes_tested=["FAS"]), "primary.mutation") is Status.unknown
 
 
 # --- secondary.cytopenias_igg: both parts needed ---------------------------------------------------

@@ -330,7 +330,10 @@ class CriteriaSet:
                 continue
             tests: list[Mapping[str, Any]]
             if res.needs:
-                tests = [{"test": t, "cost": 0} for t in res.needs]
+                # A rule's specific need costs what the rule's own tests cost (sequencing stays
+                # behind flow cytometry and serum markers).
+                cost = min((int(t.get("cost", 9)) for t in by_id[res.id].tests), default=9)
+                tests = [{"test": t, "cost": cost} for t in res.needs]
             else:
                 tests = list(by_id[res.id].tests)
             for t in tests:

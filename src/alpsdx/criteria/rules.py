@@ -236,12 +236,16 @@ def mutation(rule: Rule, ctx: Context) -> RuleResult:
     if hit:
         return rule.result(Status.met, evidence, threshold, notes)
     tested = {g.upper() for g in (ctx.case.genes_tested or [])} | {v.gene for v in ctx.case.variants}
-    if tested and all(g in tested for g in genes[:1]):
-        missing = [g for g in genes if g not in tested]
-        if missing:
-            notes.append("not tested: " + ", ".join(missing))
+    missing = [g for g in genes if g not in tested]
+    if not missing:
         return rule.result(Status.not_met, evidence, threshold, notes)
-    return rule.result(Status.unknown, evidence, threshold, notes or ["genetic testing not reported"])
+    if not tested & set(genes):
+        return rule.result(Status.unknown, evidence, threshold, notes or ["genetic testing not reported"])
+    # Missing data is unknown, not 'not met': a negative FAS result leaves FASLG/CASP10 open.
+    notes.append("no pathogenic variant in " + ", ".join(g for g in genes if g in tested)
+                 + "; not tested: " + ", ".join(missing))
+    return rule.result(Status.unknown, evidence, threshold, notes,
+                       needs=["Sequencing of " + ", ".join(missing)])
 
 
 def biomarkers(rule: Rule, ctx: Context) -> RuleResult:
