@@ -72,7 +72,7 @@ def test_confirmation_seven_days_apart(second: str, confirmed: bool) -> None:
     if confirmed:
         assert r.time_to_complete_days == (dt.date(2025, 2, 1) - dt.date.fromisoformat(START)).days == 22
     else:
-        assert r.status == "no_response" and r.time_to_response_days is None
+        assert r.status in ("no_response", "no_follow_up") and r.time_to_response_days is None
 
 
 def test_response_achieved_then_lost() -> None:
@@ -212,3 +212,27 @@ def test_spleen_response_at_half(after: float, status: str) -> None:
     assert r is not None and r.status == status
     item = next(i for i in care_items(c) if i.id == "response.splenomegaly")
     assert "complete response is not called" in item.message
+
+
+# --- invariants over random platelet series (bounded) -----------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 400), st.floats(1, 400, allow_nan=False)), min_size=1, max_size=12))
+def test_response_invariants(points: list[tuple[int, float]]) -> None:
+    start = dt.date.fromisoformat(START)
+    series = [("2025-01-05", 20.0)] + [((start + dt.timedelta(days=d)).isoformat(), v) for d, v in points]
+    r = assess_lineage(case("platelets", series), "platelets")
+    assert r is not None
+    for level in ("partial", "complete"):
+        kinds = [e.kind for e in r.events if e.level == level and e.kind != "loss_unconfirmed"]
+        # achieved and lost alternate, starting with achieved
+        assert all(k == ("achieved" if i % 2 == 0 else "lost") for i, k in enumerate(kinds))
+    if r.status == "complete":
+        assert r.time_to_complete_days is not None and r.best == "complete"
+    if r.time_to_response_days is not None and r.time_to_complete_days is not None:
+        assert 0 < r.time_to_response_days <= r.time_to_complete_days
+    if r.best == "none":
+        assert r.status in ("no_response", "no_follow_up") and r.time_to_response_days is None
