@@ -424,6 +424,24 @@ class Registry:
                 out.append(d)
             return out
 
+    def latest_evaluation(self, patient_id: int, actor: Actor = SYSTEM) -> dict[str, Any] | None:
+        """The newest stored evaluation (summary plus ``result``), or ``None``; audited as a read."""
+        with self.transaction() as s:
+            p = self._patient(s, patient_id)
+            e = s.scalar(select(EvaluationRow).where(EvaluationRow.patient_id == p.id)
+                         .order_by(EvaluationRow.id.desc()).limit(1))
+            _audit.append(s, actor, "read", "evaluation", entity_id=e.id if e else None, patient_id=p.id)
+            return {**self._eval_summary(e), "result": e.result} if e else None
+
+    def files(self, patient_id: int, actor: Actor = SYSTEM) -> list[dict[str, Any]]:
+        """The patient's uploaded files (metadata, oldest first); audited as a read."""
+        with self.transaction() as s:
+            p = self._patient(s, patient_id)
+            _audit.append(s, actor, "read", "file", patient_id=p.id, detail={"list": True})
+            return [{"id": f.id, "kind": f.kind, "filename": f.filename, "sha256": f.sha256, "size": f.size,
+                     "recorded_at": _aware(f.recorded_at), "recorded_by": f.recorded_by, "result": f.result}
+                    for f in p.files]
+
     def export_records(self, actor: Actor = SYSTEM, purpose: str = "export"
                        ) -> Iterator[tuple[Case, dict[str, Any] | None]]:
         """Each patient's case and newest evaluation (summary plus ``result``), one transaction
@@ -673,14 +691,19 @@ class Registry:
                 _audit.append(s, actor, "logout", "user", entity_id=row.user_id)
 
     # ------------------------------------------------------------------ audit and checks
-    def audit_rows(self, limit: int = 200, before: int | None = None, patient_id: int | None = None) -> list[dict[str, Any]]:
-        """Newest audit rows first (reading the log is itself not patient data)."""
+    def audit_rows(self, limit: int = 200, before: int | None = None, patient_id: int | None = None,
+                   action: str | None = None, actor: str | None = None) -> list[dict[str, Any]]:
+        """Newest audit rows first, optionally only one patient's, one action's or one user's."""
         with self.transaction() as s:
             stmt = select(AuditRow).order_by(AuditRow.seq.desc()).limit(limit)
             if before is not None:
                 stmt = stmt.where(AuditRow.seq < before)
             if patient_id is not None:
                 stmt = stmt.where(AuditRow.patient_id == patient_id)
+            if action is not None:
+                stmt = stmt.where(AuditRow.action == action)
+            if actor is not None:
+                stmt = stmt.where(AuditRow.actor == actor)
             return [{c: getattr(r, c) for c in ("seq", "at", "actor", "role", "action", "entity", "entity_id",
                                                  "patient_id", "remote_addr", "detail", "hash")}
                     for r in s.scalars(stmt)]
