@@ -178,3 +178,22 @@ def test_truncated_bgzip_is_a_typed_error(gdata: Path, tmp_path: Path) -> None:
         read_vcf(cut)
     assert exc.value.field == "vcf"
     assert len(read_vcf(gz)) == 2000
+
+
+def test_bcf_reads_the_same_calls(gdata: Path, tmp_path: Path) -> None:
+    import pysam
+
+    src = pysam.VariantFile(str(gdata / "multi_sample_dnt.vep.vcf"))
+    out = tmp_path / "multi.bcf"
+    with pysam.VariantFile(str(out), "wb", header=src.header) as dst:
+        for rec in src:
+            dst.write(rec)
+    src.close()
+    with open(out, "rb") as fh:
+        assert fh.read(2) == b"\x1f\x8b"  # BGZF-compressed BCF
+
+    def key(vs: list) -> list:
+        return sorted((v.hgvs_p, v.sample, v.vaf, v.classification) for v in vs)
+
+    assert key(read_vcf(out)) == key(read_vcf(gdata / "multi_sample_dnt.vep.vcf"))
+    assert len(read_vcf(out, sample="sorted_DNT")) == 2

@@ -295,6 +295,51 @@ def _open_binary(p: Path) -> Any:
     return open(p, "rb")
 
 
+def _is_bcf(p: Path) -> bool:
+    """True for BCF (binary; its records cannot be scanned as text)."""
+    with _open_binary(p) as fh:
+        try:
+            return bytes(fh.read(3)) == b"BCF"
+        except (OSError, EOFError):
+            return False
+
+
+def _read_bcf(
+    p: Path, key: str, idx: dict[str, int], gene_field: int, samples: list[str], want: list[int]
+) -> list[VcfCall]:
+    """BCF: every record through htslib, panel records kept (no text pre-filter)."""
+    from cyvcf2 import VCF
+
+    rx = panel_regex()
+    panel = set(panel_genes())
+    calls: list[VcfCall] = []
+    n = 0
+    with _quiet_htslib():
+        reader = VCF(str(p), gts012=False, lazy=True)
+        try:
+            it = iter(reader)
+            while True:
+                try:
+                    rec = next(it)
+                except StopIteration:
+                    break
+                except Exception:
+                    raise VariantError(
+                        f"malformed BCF after record {n}", field="vcf", value=p.name,
+                        expected="a BCF file htslib can read to the end",
+                    ) from None
+                n += 1
+                ann = rec.INFO.get(key)
+                if isinstance(ann, str) and rx.search(ann):
+                    calls.extend(
+                        _record_calls(rec, ann, idx, gene_field, key, panel, samples, want, p.name)
+                    )
+        finally:
+            with contextlib.suppress(Exception):
+                reader.close()
+    return calls
+
+
 def read_vcf_calls(path: str | os.PathLike[str], sample: str | None = None) -> list[VcfCall]:
     """Every panel-gene variant in the VCF, per carrying sample (or the one ``sample``).
 
@@ -327,6 +372,8 @@ def read_vcf_calls(path: str | os.PathLike[str], sample: str | None = None) -> l
         (ln for ln in raw_header.splitlines() if ln.startswith("#CHROM")), "#CHROM"
     )
     ncols = len(chrom_line.split("\t"))
+    if _is_bcf(p):
+        return _read_bcf(p, key, idx, gene_field, samples, want)
     try:
         linenos, lines, _ = _scan_panel_lines(p, ncols, panel_regex_bytes())
     except (OSError, EOFError) as exc:
