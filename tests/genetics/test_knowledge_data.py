@@ -61,6 +61,8 @@ def test_lymphoma_risk_rows_are_cited() -> None:
         for c in r["citations"]:
             assert knowledge.resolve_citation(c)
     assert "x14" in rows["germline_intracellular"]["text"] and "x51" in rows["germline_intracellular"]["text"]
+    for key in ("germline_intracellular", "germline_extracellular"):
+        assert "below 60% (Price 2014)" in rows[key]["text"] and "price2014" in rows[key]["citations"]
 
 
 @pytest.mark.parametrize(
