@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from alpsdx import units
 from alpsdx.errors import AlpsdxError, AuthError, InputError
@@ -306,7 +307,9 @@ async def _upload(request: Request, pid: int, p: Principal, kind: str, file: Upl
     await _form(request, p)
     data = await file.read(MAX_UPLOAD_BYTES + 1)
     try:
-        message = uploads.process(_reg(request), pid, actor_for(request, p), kind, file.filename or kind, data)
+        # The DNT pipeline takes seconds: run it off the event loop so other requests proceed.
+        message = await run_in_threadpool(uploads.process, _reg(request), pid, actor_for(request, p), kind,
+                                          file.filename or kind, data)
     except AlpsdxError as err:  # InputError, FlowError...: name the problem, keep the page
         return _patient_page(request, pid, p, errors={kind: {"file": str(err)}}, status=422)
     return _done(pid, message)
