@@ -190,3 +190,38 @@ def test_evans_syndrome() -> None:
         r = evans_syndrome(case(findings=two, observations=[
             {"analyte": "dnt_pct_cd3", "value": v, "unit": "%", "date": "2025-05-01"}]))
         assert r is not None and r.dnt_band == band
+
+
+# --- the performing laboratory's interval on the observation comes first -----------------------
+def test_lab_interval_overrides_cited_band_for_igg_and_hb() -> None:
+    from alpsdx.cytopenias import assess as grade_all
+
+    obs = [{"analyte": "igg", "value": 1450, "unit": "mg/dL", "date": "2025-05-01",
+            "reference_range": {"low": 600, "high": 1400}},
+           {"analyte": "hemoglobin", "value": 120, "unit": "g/L", "date": "2025-05-01",
+            "reference_range": {"low": 121, "high": 160}}]
+    grades = {g.kind: g for g in grade_all(case(observations=obs))}
+    igg = grades["hypergammaglobulinaemia"]  # 1450: normal for the cited 7-9 y band (572-1474), high for the lab
+    assert igg.present is True and igg.reference is not None and igg.reference.source == "lab"
+    assert igg.reference.citation == "performing_lab_range" and igg.reference.high == 1400
+    hb = grades["anaemia"]  # 12.0 g/dL: normal by WHO (11.5) but below the lab's 12.1 g/dL
+    assert hb.present is True and hb.reference is not None and hb.reference.low == pytest.approx(12.1)
+    assert hb.evidence[0]["reference_source"] == "lab"
+
+
+@pytest.mark.parametrize(("value", "status"), [(1400, "not_met"), (1401, "met")])
+def test_lab_interval_decides_the_nih_igg_part_at_its_limit(value: float, status: str) -> None:
+    c = case(findings={"autoimmune_cytopenias": ["thrombocytopenia"]},
+             observations=[{"analyte": "igg", "value": value, "unit": "mg/dL", "date": "2025-05-01",
+                            "reference_range": {"low": 600, "high": 1400}}])
+    got, evidence = cytopenia_igg_status(c)
+    assert got == status and evidence[-1]["reference_source"] == "lab"
+
+
+def test_lab_interval_in_other_unit_is_converted() -> None:
+    g = grade_neutropenia(1.2, 8.0, reference=None)
+    assert g.present is True  # cited limit 1.5
+    from alpsdx.reference_ranges import lab_range
+
+    lab = grade_neutropenia(1.2, 8.0, reference=lab_range("anc", 1.0, 7.0))
+    assert lab.present is False and lab.reference is not None and lab.reference.source == "lab"

@@ -1,7 +1,9 @@
 """Age-specific grading of anaemia, neutropenia, thrombocytopenia and raised IgG; Evans syndrome.
 
-Presence is decided against the age/sex band of :mod:`alpsdx.reference_ranges` (site ranges
-first); severity uses the cited bands in ``knowledge/data/cytopenias.yaml``:
+Presence is decided against the performing laboratory's interval when the observation
+carries one (``reference_range``), else the age/sex band of :mod:`alpsdx.reference_ranges`
+(site ranges first); severity uses the cited bands in ``knowledge/data/cytopenias.yaml``.
+Thrombocytopenia always uses the ITP threshold (a lab's platelet interval is not it):
 
 - anaemia: Hb below the WHO 2024 cut-off; severity by the WHO 2011 bands;
 - neutropenia: ANC below the age limit; mild 1.0-<1.5, moderate 0.5-<1.0, severe <0.5 x10^9/L;
@@ -22,7 +24,7 @@ from typing import Any, Literal
 
 from alpsdx import knowledge
 from alpsdx.model import DAYS_PER_YEAR, Case, Cytopenia, Observation
-from alpsdx.reference_ranges import RefRange, classify_value
+from alpsdx.reference_ranges import RefRange, classify_against, classify_value, lab_range
 
 __all__ = [
     "EvansResult",
@@ -37,6 +39,7 @@ __all__ = [
     "grade_thrombocytopenia",
     "newest",
     "observation_evidence",
+    "observation_reference",
     "observations",
 ]
 
@@ -77,6 +80,21 @@ def newest(case: Case, analyte: str) -> Observation | None:
     if dated:
         return dated[-1]
     return obs[-1] if obs else None
+
+
+def observation_reference(o: Observation) -> RefRange | None:
+    """The performing laboratory's interval carried by the observation, in canonical units."""
+    ref = o.canonical_reference
+    if ref is None:
+        return None
+    return lab_range(o.analyte, ref[0], ref[1])
+
+
+def _classify(analyte: str, value: float, age: float | None, sex: str | None,
+              reference: RefRange | None) -> tuple[str, RefRange] | None:
+    if reference is not None:
+        return classify_against(reference, value), reference
+    return classify_value(analyte, value, age, sex)
 
 
 def observation_evidence(o: Observation, reference: RefRange | None = None) -> dict[str, Any]:
@@ -137,9 +155,10 @@ def _no_range(kind: Any, analyte: str, value: float, unit: str, age: float | Non
     )
 
 
-def grade_anaemia(hb_g_dl: float, age_years: float | None, sex: str | None = None) -> Grade:
-    """Anaemia (Hb below the age/sex cut-off) and its WHO severity; Hb in g/dL."""
-    res = classify_value("hemoglobin", hb_g_dl, age_years, sex)
+def grade_anaemia(hb_g_dl: float, age_years: float | None, sex: str | None = None,
+                  reference: RefRange | None = None) -> Grade:
+    """Anaemia (Hb below the age/sex cut-off, or the lab's own ``reference``) and its WHO severity; g/dL."""
+    res = _classify("hemoglobin", hb_g_dl, age_years, sex, reference)
     if res is None:
         return _no_range("anaemia", "hemoglobin", hb_g_dl, "g/dL", age_years)
     status, rng = res
@@ -164,9 +183,9 @@ def grade_anaemia(hb_g_dl: float, age_years: float | None, sex: str | None = Non
                  f"Hb {hb_g_dl:g} g/dL: {severity} anaemia (below {rng.low:g} g/dL, {rng.age_band})")
 
 
-def grade_neutropenia(anc_10e9_l: float, age_years: float | None) -> Grade:
-    """Neutropenia (ANC below the age limit), mild/moderate/severe by absolute ANC (10^9/L)."""
-    res = classify_value("anc", anc_10e9_l, age_years)
+def grade_neutropenia(anc_10e9_l: float, age_years: float | None, reference: RefRange | None = None) -> Grade:
+    """Neutropenia (ANC below the age limit or the lab's ``reference``), mild/moderate/severe (10^9/L)."""
+    res = _classify("anc", anc_10e9_l, age_years, None, reference)
     if res is None:
         return _no_range("neutropenia", "anc", anc_10e9_l, "10*9/L", age_years)
     status, rng = res
@@ -207,9 +226,10 @@ def grade_thrombocytopenia(
                  f"platelets {plt_10e9_l:g} x10^9/L: thrombocytopenia (below {rng.low:g}){txt}")
 
 
-def grade_igg(igg_mg_dl: float, age_years: float | None, sex: str | None = None) -> Grade:
-    """Polyclonal hypergammaglobulinaemia = IgG above the age-specific upper limit (mg/dL)."""
-    res = classify_value("igg", igg_mg_dl, age_years, sex)
+def grade_igg(igg_mg_dl: float, age_years: float | None, sex: str | None = None,
+              reference: RefRange | None = None) -> Grade:
+    """Polyclonal hypergammaglobulinaemia = IgG above the age-specific (or the lab's) upper limit (mg/dL)."""
+    res = _classify("igg", igg_mg_dl, age_years, sex, reference)
     if res is None:
         return _no_range("hypergammaglobulinaemia", "igg", igg_mg_dl, "mg/dL", age_years)
     status, rng = res
@@ -253,17 +273,20 @@ def assess(case: Case) -> list[Grade]:
     sex = _sex(case)
     o = newest(case, "hemoglobin")
     if o is not None:
-        out.append(_with_evidence(grade_anaemia(o.canonical_value, age_at(case, o.date), sex), o))
+        out.append(_with_evidence(grade_anaemia(o.canonical_value, age_at(case, o.date), sex,
+                                                observation_reference(o)), o))
     o = newest(case, "anc")
     if o is not None:
-        out.append(_with_evidence(grade_neutropenia(o.canonical_value, age_at(case, o.date)), o))
+        out.append(_with_evidence(grade_neutropenia(o.canonical_value, age_at(case, o.date),
+                                                    observation_reference(o)), o))
     o = newest(case, "platelets")
     if o is not None:
         out.append(_with_evidence(grade_thrombocytopenia(o.canonical_value, age_at(case, o.date),
                                                          _low_run_months(case)), o))
     o = newest(case, "igg")
     if o is not None:
-        out.append(_with_evidence(grade_igg(o.canonical_value, age_at(case, o.date), sex), o))
+        out.append(_with_evidence(grade_igg(o.canonical_value, age_at(case, o.date), sex,
+                                            observation_reference(o)), o))
     return out
 
 
@@ -288,7 +311,7 @@ def cytopenia_igg_status(case: Case) -> tuple[Status3, list[dict[str, Any]]]:
         igg: Status3 = "unknown"
         evidence.append({"analyte": "igg", "value": None, "note": "no IgG measured"})
     else:
-        g = grade_igg(o.canonical_value, age_at(case, o.date), _sex(case))
+        g = grade_igg(o.canonical_value, age_at(case, o.date), _sex(case), observation_reference(o))
         ev = observation_evidence(o, g.reference)
         ev["interpretation"] = g.message
         evidence.append(ev)

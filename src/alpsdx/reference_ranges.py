@@ -6,6 +6,9 @@ an age/sex (for example absolute lymphocytes from 36 months to 18 years, IgG by 
 source's, haemoglobin before 6 months) :func:`reference_range` returns ``None`` and the
 site laboratory's own range should be entered.
 
+The performing laboratory's own interval on an observation (``reference_range`` in the case
+file) comes before both: :func:`lab_range` wraps it, labelled ``source="lab"``.
+
 Site ranges
 -----------
 Set the environment variable ``ALPSDX_SITE_RANGES`` to a YAML file with the laboratory's
@@ -43,7 +46,9 @@ __all__ = [
     "SITE_RANGES_ENV",
     "RefRange",
     "cited_analytes",
+    "classify_against",
     "classify_value",
+    "lab_range",
     "reference_range",
     "site_ranges_path",
 ]
@@ -66,7 +71,7 @@ class RefRange:
     sex: str | None
     citation: str
     note: str | None = None
-    source: Literal["cited", "site"] = "cited"
+    source: Literal["cited", "site", "lab"] = "cited"
 
     @property
     def citation_text(self) -> str:
@@ -82,7 +87,7 @@ class RefRange:
             lim = f"<= {self.high:g}"
         else:
             lim = "no limits"
-        label = "site laboratory range" if self.source == "site" else "reference"
+        label = {"site": "site laboratory range", "lab": "performing laboratory's range"}.get(self.source, "reference")
         sex = f", {self.sex}" if self.sex else ""
         return f"{lim} {self.unit} ({self.age_band}{sex}; {label})"
 
@@ -267,6 +272,23 @@ def reference_range(analyte: str, age_years: float | None, sex: str | None = Non
     return None
 
 
+def lab_range(analyte: str, low: float | None, high: float | None, age_band: str = "as reported") -> RefRange:
+    """A RefRange for the performing laboratory's own interval (limits already canonical)."""
+    key = units.resolve_analyte(analyte)
+    return RefRange(analyte=key, low=low, high=high, unit=units.canonical_unit(key), age_band=age_band, sex=None,
+                    citation="performing_lab_range", note="performing laboratory's interval, as reported",
+                    source="lab")
+
+
+def classify_against(rng: RefRange, value_canonical: float) -> Status:
+    """'low' / 'normal' / 'high' against one band (limits inclusive of normal)."""
+    if rng.low is not None and value_canonical < rng.low:
+        return "low"
+    if rng.high is not None and value_canonical > rng.high:
+        return "high"
+    return "normal"
+
+
 def classify_value(
     analyte: str, value_canonical: float, age_years: float | None, sex: str | None = None
 ) -> tuple[Status, RefRange] | None:
@@ -278,8 +300,4 @@ def classify_value(
     rng = reference_range(analyte, age_years, sex)
     if rng is None:
         return None
-    if rng.low is not None and value_canonical < rng.low:
-        return "low", rng
-    if rng.high is not None and value_canonical > rng.high:
-        return "high", rng
-    return "normal", rng
+    return classify_against(rng, value_canonical), rng

@@ -236,3 +236,11 @@ def test_response_invariants(points: list[tuple[int, float]]) -> None:
         assert 0 < r.time_to_response_days <= r.time_to_complete_days
     if r.best == "none":
         assert r.status in ("no_response", "no_follow_up") and r.time_to_response_days is None
+
+
+def test_haemoglobin_complete_uses_the_lab_interval_when_reported() -> None:
+    obs = [{"analyte": "hemoglobin", "value": v, "unit": "g/dL", "date": d, "reference_range": {"low": 12.0}}
+           for d, v in (("2025-01-05", 8.0), ("2025-02-01", 11.8), ("2025-02-10", 11.8))]
+    c = case("hemoglobin", [], unit="g/dL", observations=obs)
+    r = assess_lineage(c, "hemoglobin")
+    assert r is not None and r.status == "partial"  # normal by WHO (11.5) but below the lab's 12.0

@@ -11,7 +11,7 @@ Definitions, with their sources (``knowledge/data/care_rules.yaml``):
   output says so.)
 - **Haemoglobin and ANC**: Bride et al. 2016 define CR as the resolution of the autoimmune
   cytopenias (a normal blood count): CR = Hb not anaemic / ANC not neutropenic for age
-  (the cited reference ranges). A partial response is not defined numerically by Bride
+  (the performing laboratory's interval on the count when given, else the cited ranges). A partial response is not defined numerically by Bride
   2016: the partial thresholds and the confirmation intervals are labelled site settings.
 - **Lymphoproliferation** (node sizes from ``clinical_events``): CR when every measured
   node has resolved, partial when the sum of the largest diameters fell by a set fraction
@@ -33,7 +33,7 @@ from alpsdx import knowledge
 from alpsdx.care.events import measurements
 from alpsdx.care.items import CareItem
 from alpsdx.care.settings import CareSettings
-from alpsdx.cytopenias import age_at, observation_evidence, observations
+from alpsdx.cytopenias import age_at, observation_evidence, observation_reference, observations
 from alpsdx.model import Case, Medication, Observation
 from alpsdx.reference_ranges import reference_range
 
@@ -203,7 +203,7 @@ def assess_lineage(case: Case, analyte: str, settings: CareSettings | None = Non
     def cr_limit(o: Observation) -> float | None:
         if analyte == "platelets":
             return float(spec["complete"]["at_least"])
-        rng = reference_range(analyte, age_at(case, o.date), sex)
+        rng = observation_reference(o) or reference_range(analyte, age_at(case, o.date), sex)
         return None if rng is None else rng.low
 
     if analyte == "platelets":
