@@ -58,16 +58,19 @@ def plot_dnt(result: DNTResult, path: str | Path, *, dpi: int = 110) -> Path:
     counts = g.counts
     n_all = result.events
     ticks, tick_labels = _decade_ticks(xf)
-    cmap = plt.get_cmap("turbo").copy()
-    cmap.set_under("white")
+    cmap = plt.get_cmap("turbo").with_extremes(under="white")
 
     def values(chan: str, scale: str, idx: np.ndarray) -> np.ndarray:
         v = cols[chan][idx]
         return xf.forward(v) if scale == "logicle" else v
 
     def density(ax, x, y, xr, yr):  # type: ignore[no-untyped-def]
-        ax.hist2d(x, y, bins=160, range=(xr, yr), cmap=cmap, norm=colors.LogNorm(vmin=1),
-                  rasterized=True)
+        # a pseudocolour density as one image (much faster to render than a mesh)
+        h, _, _ = np.histogram2d(x, y, bins=160, range=(xr, yr))
+        img = np.ma.masked_less(h.T, 1)
+        ax.imshow(img, origin="lower", extent=(xr[0], xr[1], yr[0], yr[1]), aspect="auto",
+                  cmap=cmap, norm=colors.LogNorm(vmin=1, vmax=max(float(h.max()), 2.0)),
+                  interpolation="nearest")
 
     def lin_range(v: np.ndarray) -> tuple[float, float]:
         hi = float(np.quantile(v, 0.998)) * 1.1 if v.size else 1.0
