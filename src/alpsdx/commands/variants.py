@@ -174,7 +174,7 @@ def _table(rows: list[dict[str, Any]], console: Console) -> None:
         return
     t = Table(title="Variants", show_lines=True)
     for col in ("gene", "change", "consequence", "domain / region", "mechanism", "origin", "class", "risk"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")
     for r in rows:
         change = "\n".join(x for x in (r["hgvs_c"], r["hgvs_p"]) if x)
         where = r["domain_label"] or r["domain"] or "-"
