@@ -14,7 +14,8 @@ from alpsdx.cli import main
 
 CASE: dict[str, Any] = {
     "id": "cli-1", "sex": "female", "birth_date": "2016-04-02", "evaluation_date": "2025-06-01",
-    "findings": {"autoimmune_cytopenias": ["hemolytic_anemia", "thrombocytopenia"]},
+    "findings": {"autoimmune_cytopenias": ["hemolytic_anemia", "thrombocytopenia"],
+                 "lymphadenopathy": {"present": True, "duration_months": 12}},
     "observations": [
         {"analyte": "platelets", "value": 20, "unit": "10*9/L", "date": "2025-01-01"},
         {"analyte": "platelets", "value": 150, "unit": "10*9/L", "date": "2025-02-01"},

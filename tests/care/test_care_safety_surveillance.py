@@ -100,8 +100,15 @@ def test_surveillance_schedule_due_and_overdue() -> None:
     late = case(base, evaluation_date="2025-06-02")
     item = next(i for i in surveillance_items(late) if i.id == "surveillance.lymphoma")
     assert "OVERDUE" in item.message and item.severity == "warning"
-    none = next(i for i in surveillance_items(case([])) if i.id == "surveillance.lymphoma")
+    assert surveillance_items(case([])) == []  # nothing to watch: no FAS variant, no lymphoproliferation
+    lp = case([], findings={"lymphadenopathy": {"present": True}})
+    none = next(i for i in surveillance_items(lp) if i.id == "surveillance.lymphoma")
     assert "baseline imaging" in none.message and none.citation == "teachey_review2012"
+    assert none.severity == "info" and none.details["risk_category"] == "unknown"
+    fas = case([], variants=[{"gene": "FAS", "hgvs_p": "p.Asp260Gly", "origin": "germline",
+                              "classification": "pathogenic"}])
+    item = next(i for i in surveillance_items(fas) if i.id == "surveillance.lymphoma")
+    assert item.severity == "warning" and "baseline imaging" in item.message
 
 
 # --- alerts -----------------------------------------------------------------------------------------

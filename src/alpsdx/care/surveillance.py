@@ -187,7 +187,7 @@ def _imaging_schedule(case: Case, s: CareSettings, risk: Mapping[str, Any]) -> C
     details: dict[str, Any] = {"risk_category": risk["category"], "periodic_imaging_months": months}
     if last is None:
         msg += " No imaging is recorded: obtain baseline imaging."
-        severity = "warning"
+        severity = "warning" if risk["category"] in ("highest", "elevated") else "info"
         details["next_imaging_due"] = None
     else:
         due = last + dt.timedelta(days=round(months * DAYS_PER_MONTH))
@@ -208,6 +208,12 @@ def surveillance_items(case: Case, settings: CareSettings | None = None) -> list
     """The surveillance recommendation for the genotype, then any alerts from the record."""
     s = settings or CareSettings()
     risk = lymphoma_risk(case)
+    f = case.findings
+    lymphoproliferation = any(x is not None and x.present for x in (f.lymphadenopathy, f.splenomegaly))
+    relevant = (risk["category"] != "unknown" or lymphoproliferation or bool(f.lymphoma)
+                or any(e.kind in ("node_size", "spleen_size", "pet_suv", "b_symptoms") for e in case.clinical_events))
+    if not relevant:
+        return []  # no FAS variant, no lymphoproliferation and nothing to watch: no surveillance item
     items = [_imaging_schedule(case, s, risk)]
     if case.findings.lymphoma:
         items.append(CareItem("surveillance.lymphoma_recorded",
