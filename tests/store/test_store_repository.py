@@ -234,3 +234,24 @@ def test_sessions_expire_and_end(registry: Registry) -> None:
     with registry.engine.connect() as conn:
         keys = [r[0] for r in conn.execute(text("SELECT token_sha256 FROM sessions"))]
     assert keys == [hashlib.sha256(live.encode()).hexdigest()]
+
+
+def test_every_observation_field_round_trips(registry: Registry) -> None:
+    """tcrab_gated has a column; reference_range (and any later model field) rides in ``extra``."""
+    pid = registry.create_patient(Case(id="p-fields", age_years=15), DOC)
+    obs = [
+        Observation(analyte="dnt_pct_lymphocytes", value=2.9, unit="%", date=dt.date(2025, 4, 1), tcrab_gated=False),
+        Observation(analyte="hemoglobin", value=10.1, unit="g/dL", date=dt.date(2025, 4, 1),
+                    reference_range={"low": 11.5, "high": 15.5}),
+    ]
+    registry.add_observations(pid, obs, DOC)
+    assert registry.load_case(pid, DOC).observations == obs
+    rows = registry.patient_record(pid, DOC)["observations"]
+    assert [r["tcrab_gated"] for r in rows] == [False, None]
+    assert rows[1]["reference_range"] == {"low": 11.5, "high": 15.5}
+    with registry.engine.connect() as conn:
+        stored = conn.execute(text("SELECT tcrab_gated FROM observations ORDER BY id")).scalars().all()
+    assert [None if v is None else bool(v) for v in stored] == [False, None]
+    # Merging the same case again recognises both as already on record.
+    registry.save_case(registry.load_case(pid, DOC), DOC)
+    assert len(registry.patient_record(pid, DOC)["observations"]) == 2

@@ -71,7 +71,13 @@ class _Child:
     recorded_by: Mapped[str | None] = mapped_column(String(100))
 
 
-class ObservationRow(_Child, Base):
+class _Extra:
+    """Model fields without a column of their own, as case-format JSON (lossless round trip)."""
+
+    extra: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
+class ObservationRow(_Child, _Extra, Base):
     __tablename__ = "observations"
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     analyte: Mapped[str] = mapped_column(String(64))
@@ -81,6 +87,7 @@ class ObservationRow(_Child, Base):
     canonical_unit: Mapped[str] = mapped_column(String(32))
     date: Mapped[dt.date | None] = mapped_column(Date)
     source: Mapped[str | None] = mapped_column(String(200))
+    tcrab_gated: Mapped[bool | None] = mapped_column(Boolean)  # False: DNT gated without TCRab
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id", ondelete="SET NULL"))
     patient: Mapped[Patient] = relationship(back_populates="observations")
 
@@ -98,7 +105,7 @@ class FindingRow(_Child, Base):
     patient: Mapped[Patient] = relationship(back_populates="findings")
 
 
-class VariantRow(_Child, Base):
+class VariantRow(_Child, _Extra, Base):
     __tablename__ = "variants"
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     gene: Mapped[str] = mapped_column(String(32))
@@ -116,7 +123,7 @@ class VariantRow(_Child, Base):
     patient: Mapped[Patient] = relationship(back_populates="variants")
 
 
-class AssayRow(_Child, Base):
+class AssayRow(_Child, _Extra, Base):
     __tablename__ = "apoptosis_assays"
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     result: Mapped[str] = mapped_column(String(16))
@@ -126,7 +133,7 @@ class AssayRow(_Child, Base):
     patient: Mapped[Patient] = relationship(back_populates="assays")
 
 
-class MedicationRow(_Child, Base):
+class MedicationRow(_Child, _Extra, Base):
     __tablename__ = "medications"
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))

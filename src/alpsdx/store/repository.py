@@ -115,16 +115,32 @@ def _obs_key(o: Observation) -> tuple[Any, ...]:
     return (o.analyte, float(o.value), o.unit, o.date, o.source)
 
 
-def _variant_fields(v: Variant) -> dict[str, Any]:
-    return v.model_dump(mode="python")
+_NOT_ITEM_COLUMNS = frozenset({"id", "patient_id", "extra", "recorded_at", "recorded_by", "file_id"})
 
 
-def _med_fields(m: Medication) -> dict[str, Any]:
-    return m.model_dump(mode="python")
+def _columns(row_cls: Any) -> frozenset[str]:
+    return frozenset(c.name for c in row_cls.__table__.columns) - _NOT_ITEM_COLUMNS
 
 
-def _assay_fields(a: ApoptosisAssay) -> dict[str, Any]:
-    return a.model_dump(mode="python")
+def _item_row(item: Any, row_cls: Any, **more: Any) -> Any:
+    """A row for a domain item: fields with a column go there, the rest (as case-format JSON)
+    to ``extra``, so a field added to the model later still round-trips."""
+    cols = _columns(row_cls)
+    data = item.model_dump(mode="python")
+    extra = {k: v for k, v in item.model_dump(mode="json", exclude_none=True).items() if k not in cols}
+    return row_cls(**{k: v for k, v in data.items() if k in cols}, extra=extra or None, **more)
+
+
+def _item_data(row: Any, model: Any) -> dict[str, Any]:
+    """The case-format fields of a stored item (columns plus ``extra``), unset ones left out."""
+    fields = model.model_fields
+    data = {k: getattr(row, k) for k in _columns(type(row)) if k in fields}
+    data.update({k: v for k, v in (row.extra or {}).items() if k in fields})
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _item_json(row: Any, model: Any) -> Any:
+    return _jsonable(_item_data(row, model))
 
 
 class Registry:
@@ -174,29 +190,16 @@ class Registry:
             if key in Case.model_fields and key not in MAPPED_FIELDS:
                 data[key] = val
         data["findings"] = self._current_findings(p)
-        data["observations"] = [
-            {k: v for k, v in {"analyte": o.analyte, "value": o.value, "unit": o.unit, "date": o.date, "source": o.source}.items() if v is not None}
-            for o in p.observations
-        ]
-        data["apoptosis_assays"] = [
-            {k: v for k, v in {"result": a.result, "date": a.date, "pct_of_control": a.pct_of_control, "lab": a.lab}.items() if v is not None}
-            for a in p.assays
-        ]
-        data["variants"] = [
-            {k: getattr(v, k) for k in Variant.model_fields if getattr(v, k) is not None} for v in p.variants
-        ]
-        data["medications"] = [
-            {k: getattr(m, k) for k in Medication.model_fields if getattr(m, k) is not None} for m in p.medications
-        ]
+        data["observations"] = [_item_data(o, Observation) for o in p.observations]
+        data["apoptosis_assays"] = [_item_data(a, ApoptosisAssay) for a in p.assays]
+        data["variants"] = [_item_data(v, Variant) for v in p.variants]
+        data["medications"] = [_item_data(m, Medication) for m in p.medications]
         return case_from_dict(data, source="registry")
 
     # ------------------------------------------------------------------ writes (internal)
     def _add_observation(self, s: Session, p: Patient, o: Observation, actor: Actor, file_id: int | None = None) -> ObservationRow:
-        row = ObservationRow(
-            analyte=o.analyte, value=float(o.value), unit=o.unit,
-            canonical_value=o.canonical_value, canonical_unit=o.canonical_unit,
-            date=o.date, source=o.source, recorded_by=actor.username, file_id=file_id,
-        )
+        row = _item_row(o, ObservationRow, canonical_value=o.canonical_value, canonical_unit=o.canonical_unit,
+                        recorded_by=actor.username, file_id=file_id)
         p.observations.append(row)
         return row
 
@@ -242,27 +245,19 @@ class Registry:
                 counts["observations"] += 1
         fvals = {n: _finding_value(case.findings, n) for n in FINDING_NAMES if getattr(case.findings, n) is not None}
         counts["findings"] = len(self._set_findings(s, p, fvals, actor))
-        vhave = [{k: getattr(r, k) for k in Variant.model_fields} for r in p.variants]
-        for v in case.variants:
-            f = _variant_fields(v)
-            if f not in vhave:
-                p.variants.append(VariantRow(**f, recorded_by=actor.username))
-                vhave.append(f)
-                counts["variants"] += 1
-        mhave = [{k: getattr(r, k) for k in Medication.model_fields} for r in p.medications]
-        for m in case.medications:
-            f = _med_fields(m)
-            if f not in mhave:
-                p.medications.append(MedicationRow(**f, recorded_by=actor.username))
-                mhave.append(f)
-                counts["medications"] += 1
-        ahave = [{k: getattr(r, k) for k in ApoptosisAssay.model_fields} for r in p.assays]
-        for a in case.apoptosis_assays:
-            f = _assay_fields(a)
-            if f not in ahave:
-                p.assays.append(AssayRow(**f, recorded_by=actor.username))
-                ahave.append(f)
-                counts["apoptosis_assays"] += 1
+        # Items already on record (compared as case-format JSON) are not added twice.
+        for key, model, row_cls, rows, new in (
+            ("variants", Variant, VariantRow, p.variants, case.variants),
+            ("medications", Medication, MedicationRow, p.medications, case.medications),
+            ("apoptosis_assays", ApoptosisAssay, AssayRow, p.assays, case.apoptosis_assays),
+        ):
+            have = [_item_json(r, model) for r in rows]
+            for item in new:
+                f = item.model_dump(mode="json", exclude_none=True)
+                if f not in have:
+                    rows.append(_item_row(item, row_cls, recorded_by=actor.username))
+                    have.append(f)
+                    counts[key] += 1
         return counts
 
     def _evaluate(self, s: Session, p: Patient, actor: Actor, trigger: str) -> dict[str, Any]:
@@ -384,7 +379,9 @@ class Registry:
                 "observations": [
                     {"id": o.id, "analyte": o.analyte, "value": o.value, "unit": o.unit,
                      "canonical_value": o.canonical_value, "canonical_unit": o.canonical_unit,
-                     "date": o.date, "source": o.source, "recorded_by": o.recorded_by, "file_id": o.file_id}
+                     "date": o.date, "source": o.source, "tcrab_gated": o.tcrab_gated,
+                     "reference_range": (o.extra or {}).get("reference_range"),
+                     "recorded_by": o.recorded_by, "file_id": o.file_id}
                     for o in p.observations
                 ],
                 "findings_history": [
@@ -519,7 +516,7 @@ class Registry:
         with self.transaction() as s:
             p = self._patient(s, patient_id)
             for v in variants:
-                row = VariantRow(**_variant_fields(v), recorded_by=actor.username, file_id=file_id)
+                row = _item_row(v, VariantRow, recorded_by=actor.username, file_id=file_id)
                 p.variants.append(row)
                 s.flush()
                 _audit.append(s, actor, "create", "variant", entity_id=row.id, patient_id=p.id, detail={"gene": v.gene})
@@ -528,7 +525,7 @@ class Registry:
     def add_medication(self, patient_id: int, medication: Medication, actor: Actor = SYSTEM) -> dict[str, Any]:
         with self.transaction() as s:
             p = self._patient(s, patient_id)
-            row = MedicationRow(**_med_fields(medication), recorded_by=actor.username)
+            row = _item_row(medication, MedicationRow, recorded_by=actor.username)
             p.medications.append(row)
             s.flush()
             _audit.append(s, actor, "create", "medication", entity_id=row.id, patient_id=p.id, detail={"name": medication.name})
@@ -537,7 +534,7 @@ class Registry:
     def add_assay(self, patient_id: int, assay: ApoptosisAssay, actor: Actor = SYSTEM) -> dict[str, Any]:
         with self.transaction() as s:
             p = self._patient(s, patient_id)
-            row = AssayRow(**_assay_fields(assay), recorded_by=actor.username)
+            row = _item_row(assay, AssayRow, recorded_by=actor.username)
             p.assays.append(row)
             s.flush()
             _audit.append(s, actor, "create", "apoptosis_assay", entity_id=row.id, patient_id=p.id, detail={"result": assay.result})
@@ -587,7 +584,7 @@ class Registry:
             for o in observations:
                 self._add_observation(s, p, o, actor, f.id)
             for v in variants:
-                p.variants.append(VariantRow(**_variant_fields(v), recorded_by=actor.username, file_id=f.id))
+                p.variants.append(_item_row(v, VariantRow, recorded_by=actor.username, file_id=f.id))
             _audit.append(s, actor, "upload", "file", entity_id=f.id, patient_id=p.id,
                           detail={"kind": kind, "sha256": digest, "observations": len(observations), "variants": len(variants)})
             self._evaluate(s, p, actor, f"upload_{kind}")
