@@ -42,13 +42,14 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from alpsdx import knowledge
 from alpsdx.engine import assess
@@ -251,9 +252,17 @@ SERVICES: dict[str, dict[str, Any]] = {
 }
 
 
-def discovery() -> dict[str, Any]:
+@lru_cache(maxsize=1)
+def _discovery_json() -> bytes:
     templates = prefetch_templates()
-    return {"services": [{**spec, "id": sid, "prefetch": templates} for sid, spec in SERVICES.items()]}
+    return json.dumps({"services": [{**spec, "id": sid, "prefetch": templates}
+                                    for sid, spec in SERVICES.items()]}).encode()
+
+
+def discovery() -> dict[str, Any]:
+    """The discovery document (built once: it depends only on the code table)."""
+    result: dict[str, Any] = json.loads(_discovery_json())
+    return result
 
 
 # --- gathering data -----------------------------------------------------------------------
@@ -673,9 +682,9 @@ async def _json(request: Request) -> Any:
 
 
 @router.get("/cds-services")
-def cds_discovery() -> JSONResponse:
+def cds_discovery() -> Response:
     """The services this CDS service offers, with their prefetch templates."""
-    return JSONResponse(discovery())
+    return Response(_discovery_json(), media_type="application/json")
 
 
 @router.post("/cds-services/{service_id}")

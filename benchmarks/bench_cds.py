@@ -1,0 +1,215 @@
+"""CDS Hooks ``patient-view`` under a bounded loopback load, against the same service's
+discovery endpoint (the framework floor) measured in the same run.
+
+The service runs in its own process (uvicorn, one worker, the standalone interop app with
+a SQLite registry) on 127.0.0.1; this process is an open-loop load generator: requests are
+scheduled at a fixed rate (default 200/s for 10 s, at most 64 in flight) and each latency is
+measured from its *scheduled* send time, so queueing behind a slow server counts. Every
+``patient-view`` call carries a fresh ES256-signed JWT (iss, aud, exp, iat, jti) and full
+prefetch (Patient, Observations, Conditions, Procedures, medications, family history) for
+one of 50 distinct synthetic patients, cycled. The content-addressed FHIR validation cache
+(``alpsdx.interop.validation``) is warm after the first pass over the 50 patients, as it is
+for an EHR that re-sends a chart's unchanged resources; the evaluation itself (criteria,
+care, genetics) runs on every call.
+
+Run: ``.venv/bin/python benchmarks/bench_cds.py [--rate 200] [--seconds 10]``.
+Target (issue 7): p99 < 50 ms at 200 requests/s on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import multiprocessing as mp
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ISSUER = "https://ehr.bench.example"
+SECRET = "bench-secret-0123456789abcdefghij"
+PATIENTS = 50
+MAX_IN_FLIGHT = 64
+
+
+def _serve(port_q: Any, jwk: dict[str, Any], workdir: str) -> None:
+    import logging
+    import socket
+
+    import uvicorn
+
+    from alpsdx.interop.cds import CDSConfig
+    from alpsdx.interop.server import create_interop_app
+    from alpsdx.store import Registry, make_engine, upgrade
+
+    logging.disable(logging.WARNING)
+    engine = make_engine(f"sqlite:///{workdir}/bench.sqlite3")
+    upgrade(engine)
+    app = create_interop_app(Registry(engine, Path(workdir) / "uploads"), SECRET,
+                             CDSConfig(jwks={"keys": [jwk]}, issuers=(ISSUER,)))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port_q.put(sock.getsockname()[1])
+    uvicorn.Server(uvicorn.Config(app, log_level="error", access_log=False, lifespan="off")).run(sockets=[sock])
+
+
+def _case(i: int) -> dict[str, Any]:
+    today = dt.date.today()
+    d = (today - dt.timedelta(days=3)).isoformat()
+    onset = (today - dt.timedelta(days=500)).isoformat()
+    return {
+        "id": f"bench-{i}", "sex": "female" if i % 2 else "male",
+        "birth_date": (today - dt.timedelta(days=820 + i)).isoformat(),
+        "findings": {"lymphadenopathy": {"present": True, "onset": onset},
+                     "splenomegaly": {"present": True, "onset": onset},
+                     "autoimmune_cytopenias": ["hemolytic_anemia", "thrombocytopenia"],
+                     "family_history_lymphoproliferation": bool(i % 3)},
+        "observations": [
+            {"analyte": "dnt_pct_lymphocytes", "value": 2.0 + (i % 7) * 0.5, "unit": "%", "date": d},
+            {"analyte": "lymphocytes_abs", "value": 4.5, "unit": "10*9/L", "date": d},
+            {"analyte": "igg", "value": 1500 + 20 * i, "unit": "mg/dL", "date": d},
+            {"analyte": "vitamin_b12", "value": 900 + 30 * i, "unit": "pg/mL", "date": d},
+            {"analyte": "sfasl", "value": 150 + 10 * i, "unit": "pg/mL", "date": d},
+            {"analyte": "il10", "value": 10 + i, "unit": "pg/mL", "date": d},
+            {"analyte": "hemoglobin", "value": 9.0, "unit": "g/dL", "date": d},
+            {"analyte": "platelets", "value": 60 + i, "unit": "10*9/L", "date": d},
+            {"analyte": "sirolimus_trough", "value": 2.0 + (i % 20), "unit": "ng/mL", "date": d},
+        ],
+        "variants": [{"gene": "FAS", "hgvs_c": "NM_000043.6:c.779A>G", "hgvs_p": "p.Asp260Gly",
+                      "origin": "germline", "zygosity": "heterozygous", "classification": "pathogenic"}]
+        if i % 2 else [],
+        "medications": [{"name": "sirolimus", "dose_mg": 1.0, "frequency": "twice daily",
+                         "start": (today - dt.timedelta(days=90)).isoformat()}],
+        "clinical_events": [{"kind": "b_symptoms", "date": d, "note": "fever"}] if i % 5 == 0 else [],
+        "height_cm": 90, "weight_kg": 13,
+    }
+
+
+def _prefetch(i: int) -> tuple[str, dict[str, Any]]:
+    """The discovery templates' answers for one patient, built from alpsdx's own R4 export."""
+    from alpsdx.interop.fhir_export import case_to_resources, make_bundle
+    from alpsdx.model import case_from_dict
+
+    pid = f"bench-{i}"
+    resources = case_to_resources(case_from_dict(_case(i)), pid)
+
+    def search(*types: str) -> dict[str, Any]:
+        return make_bundle([r for r in resources if r["resourceType"] in types], bundle_type="searchset")
+
+    return pid, {"patient": resources[0], "observations": search("Observation"), "conditions": search("Condition"),
+                 "procedures": search("Procedure"), "medicationRequests": search("MedicationRequest"),
+                 "medicationStatements": search("MedicationStatement"),
+                 "familyHistory": search("FamilyMemberHistory")}
+
+
+async def _load(method: str, url: str, bodies: list[bytes | None], headers: list[dict[str, str]], rate: float,
+                seconds: float) -> dict[str, float]:
+    import httpx
+
+    n = int(rate * seconds)
+    lat: list[float] = []
+    errors = 0
+    sem = asyncio.Semaphore(MAX_IN_FLIGHT)
+    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
+    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+        t0 = time.perf_counter() + 0.2
+
+        async def one(k: int) -> None:
+            nonlocal errors
+            due = t0 + k / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            async with sem:
+                body = bodies[k % len(bodies)]
+                res = await client.request(method, url, content=body, headers=headers[k])
+                if res.status_code != 200:
+                    errors += 1
+            lat.append((time.perf_counter() - due) * 1000.0)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(k) for k in range(n)))
+        elapsed = time.perf_counter() - max(start, t0)
+    lat.sort()
+    return {"sent": n, "errors": errors, "rps": n / elapsed, "p50_ms": statistics.median(lat),
+            "p99_ms": lat[min(len(lat) - 1, int(0.99 * len(lat)))], "max_ms": lat[-1]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rate", type=float, default=200.0, help="requests per second (default 200)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="duration of each phase (default 10)")
+    args = ap.parse_args()
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
+    jwk.update(kid="bench", alg="ES256", use="sig")
+
+    ctx = mp.get_context("spawn")
+    port_q = ctx.Queue()
+    with tempfile.TemporaryDirectory() as workdir:
+        proc = ctx.Process(target=_serve, args=(port_q, jwk, workdir), daemon=True)
+        proc.start()
+        try:
+            port = port_q.get(timeout=120)
+            base = f"http://127.0.0.1:{port}"
+            import httpx
+
+            for _ in range(200):
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            service = "alpsdx-patient-view"
+            aud = f"{base}/cds-services/{service}"
+            bodies = []
+            for i in range(PATIENTS):
+                pid, pre = _prefetch(i)
+                bodies.append(json.dumps({"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
+                                          "context": {"userId": "Practitioner/bench", "patientId": pid},
+                                          "prefetch": pre}).encode())
+            n = int(args.rate * args.seconds)
+            now = int(time.time())
+            tokens = [jwt.encode({"iss": ISSUER, "sub": "bench", "aud": aud, "iat": now, "exp": now + 280,
+                                  "jti": str(uuid.uuid4())}, private, algorithm="ES256", headers={"kid": "bench"})
+                      for _ in range(n + PATIENTS)]
+            # warm-up: one pass over the patients (imports, caches), not timed
+            for i in range(PATIENTS):
+                res = httpx.post(aud, content=bodies[i], timeout=60,
+                                 headers={"Authorization": f"Bearer {tokens[n + i]}",
+                                          "Content-Type": "application/json"})
+                if res.status_code != 200:
+                    raise SystemExit(f"warm-up failed: {res.status_code} {res.text[:300]}")
+            cards = len(res.json()["cards"])
+            plain = [{} for _ in range(n)]
+            floor = asyncio.run(_load("GET", f"{base}/cds-services", [None], plain, args.rate, args.seconds))
+            heads = [{"Authorization": f"Bearer {t}", "Content-Type": "application/json"} for t in tokens[:n]]
+            pv = asyncio.run(_load("POST", aud, list(bodies), heads, args.rate, args.seconds))
+        finally:
+            proc.terminate()
+            proc.join(10)
+
+    print(f"offered load {args.rate:g} req/s for {args.seconds:g} s per phase, <= {MAX_IN_FLIGHT} in flight, "
+          f"{PATIENTS} patients cycled ({cards} cards for the last warm-up patient)")
+    for name, r in (("discovery (baseline)", floor), ("patient-view", pv)):
+        print(f"{name:22s} sent={r['sent']} errors={r['errors']} rps={r['rps']:.1f} "
+              f"p50={r['p50_ms']:.1f} ms p99={r['p99_ms']:.1f} ms max={r['max_ms']:.1f} ms")
+    print(f"patient-view / discovery: p50 x{pv['p50_ms'] / floor['p50_ms']:.1f}, "
+          f"p99 x{pv['p99_ms'] / floor['p99_ms']:.1f}; target p99 < 50 ms at {args.rate:g}/s: "
+          f"{'met' if pv['p99_ms'] < 50 and pv['errors'] == 0 else 'NOT met'}")
+    print(f"RESULT rps={pv['rps']:.1f} p50_ms={pv['p50_ms']:.1f} p99_ms={pv['p99_ms']:.1f} "
+          f"baseline_rps={floor['rps']:.1f} baseline_p50_ms={floor['p50_ms']:.1f} "
+          f"baseline_p99_ms={floor['p99_ms']:.1f} errors={pv['errors']}")
+
+
+if __name__ == "__main__":
+    main()
