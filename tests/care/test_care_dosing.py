@@ -159,3 +159,13 @@ def test_missing_settings_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CARE_SETTINGS_ENV, "/nonexistent/care.yaml")
     with pytest.raises(InputError, match="not found"):
         CareSettings.from_env()
+
+
+def test_dose_suggestions_only_for_candidates() -> None:
+    healthy = case([], meds=[], height_cm=132, weight_kg=29)
+    assert not any(i.id.startswith("dosing.") for i in care_items(healthy))
+    cyto = case([], meds=[], height_cm=132, weight_kg=29, findings={"autoimmune_cytopenias": ["thrombocytopenia"]})
+    ids = {i.id for i in care_items(cyto)}
+    assert {"dosing.bsa", "dosing.sirolimus_start", "dosing.mmf"} <= ids
+    start = next(i for i in care_items(cyto) if i.id == "dosing.sirolimus_start")
+    assert start.message.startswith("Starting dose by BSA")

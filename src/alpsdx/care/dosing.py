@@ -184,7 +184,13 @@ def dosing_items(case: Case, settings: CareSettings | None = None) -> list[CareI
     s = settings or CareSettings()
     items: list[CareItem] = []
     bsa = None
-    if case.height_cm and case.weight_kg:
+    f = case.findings
+    on_drug = any(_active(list(case.medications), names, case.as_of) is not None for names in (SIROLIMUS_NAMES, MMF_NAMES))
+    # dose suggestions only for a patient who may need them: on treatment, autoimmune
+    # cytopenias recorded, or lymphoproliferation present
+    candidate = on_drug or bool(f.autoimmune_cytopenias) or any(
+        x is not None and x.present for x in (f.lymphadenopathy, f.splenomegaly))
+    if case.height_cm and case.weight_kg and candidate:
         bsa = bsa_mosteller(case.height_cm, case.weight_kg)
         ev = ({"value": case.height_cm, "unit": "cm", "field": "height_cm", "date": None},
               {"value": case.weight_kg, "unit": "kg", "field": "weight_kg", "date": None})
