@@ -147,3 +147,11 @@ def test_older_version_note_reaches_the_annotation_when_a_p_change_is_given() ->
     a = annotate(parse_hgvs("NM_000043.5:c.779A>G (p.Asp260Gly)"))
     assert a.domain == "death_domain"
     assert any("NM_000043.5 is not the MANE Select version NM_000043.6" in c for c in a.considerations)
+
+
+def test_cached_parses_are_independent_copies() -> None:
+    a, _ = interpret("NM_000043.5:c.779A>G", None, "FAS")
+    assert a is not None
+    a.notes.append("changed by a caller")
+    b, _ = interpret("NM_000043.5:c.779A>G", None, "FAS")
+    assert b is not None and "changed by a caller" not in b.notes and b.notes
