@@ -197,3 +197,10 @@ def test_bcf_reads_the_same_calls(gdata: Path, tmp_path: Path) -> None:
 
     assert key(read_vcf(out)) == key(read_vcf(gdata / "multi_sample_dnt.vep.vcf"))
     assert len(read_vcf(out, sample="sorted_DNT")) == 2
+
+
+def test_windows_line_endings(gdata: Path, tmp_path: Path) -> None:
+    crlf = tmp_path / "crlf.vcf"
+    crlf.write_bytes((gdata / "multi_sample_dnt.vep.vcf").read_bytes().replace(b"\n", b"\r\n"))
+    got = sorted((v.hgvs_p, v.sample, v.vaf) for v in read_vcf(crlf))
+    assert got == sorted((v.hgvs_p, v.sample, v.vaf) for v in read_vcf(gdata / "multi_sample_dnt.vep.vcf"))

@@ -268,7 +268,7 @@ def _scan_panel_lines(
                     lines_before += block.count(b"\n", counted_to, s)
                     counted_to = s
                     linenos.append(lineno + lines_before + 1)
-                    lines.append(block[s:e])
+                    lines.append(block[s:e].rstrip(b"\r"))
                     prev_end = e
                 lineno += n
                 records += n
