@@ -133,3 +133,20 @@ def test_reads_are_audited_with_the_user(env: tuple[TestClient, Any, int]) -> No
     rows = reg.audit_rows(limit=1000, patient_id=pid)
     assert len(rows) == before + 1
     assert (rows[0]["actor"], rows[0]["action"]) == ("vera", "read")
+
+
+def test_the_web_app_mounts_the_facade_and_the_cds_service(tmp_path: Path) -> None:
+    """The clinician web app serves /fhir and /cds-services with its own auth."""
+    from alpsdx.web.app import create_app
+    from alpsdx.web.settings import Settings
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'web.sqlite3'}", secret_key=SECRET, env="development",
+                        upload_dir=tmp_path / "uploads", cookie_secure=False)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/fhir/metadata").json()["resourceType"] == "CapabilityStatement"
+        assert {s["id"] for s in client.get("/cds-services").json()["services"]} == {
+            "alpsdx-patient-view", "alpsdx-order-select"}
+        assert client.get("/fhir/Patient/1").status_code == 401
+        # no trusted CDS client keys configured: every hook call is refused
+        res = client.post("/cds-services/alpsdx-patient-view", json={})
+        assert res.status_code == 401

@@ -40,6 +40,11 @@ def test_import_then_export_round_trip(db: Any, fdata: Path, tmp_path: Path) -> 
     assert db.load_case(pid) == expected
     files = db.patient_record(pid)["files"]
     assert [f["kind"] for f in files] == ["fhir"]
+    # importing the same Bundle again merges into the same patient without duplicates
+    res = _run("import", str(src), "--format", "json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["patient_id"] == pid
+    assert db.count_patients() == 1
+    assert db.load_case(pid) == expected
 
     target = tmp_path / "out.json"
     res = _run("export", str(pid), "--fhir", str(target))
