@@ -204,3 +204,17 @@ def test_windows_line_endings(gdata: Path, tmp_path: Path) -> None:
     crlf.write_bytes((gdata / "multi_sample_dnt.vep.vcf").read_bytes().replace(b"\n", b"\r\n"))
     got = sorted((v.hgvs_p, v.sample, v.vaf) for v in read_vcf(crlf))
     assert got == sorted((v.hgvs_p, v.sample, v.vaf) for v in read_vcf(gdata / "multi_sample_dnt.vep.vcf"))
+
+
+def test_sites_only_vcf_gives_one_call_without_sample(gdata: Path, tmp_path: Path) -> None:
+    out = []
+    for ln in (gdata / "germline_dd_missense.vep.vcf").read_text().splitlines():
+        out.append(ln if ln.startswith("##") else "\t".join(ln.split("\t")[:8]))
+    p = tmp_path / "sites.vcf"
+    p.write_text("\n".join(out) + "\n")
+    (c,) = read_vcf_calls(p)
+    assert c.variant.sample is None and c.variant.vaf is None and c.variant.zygosity == "unknown"
+    assert c.variant.hgvs_p == "NP_000034.1:p.Asp260Gly"
+    with pytest.raises(VariantError) as exc:
+        read_vcf(p, sample="proband")
+    assert "no samples" in str(exc.value)
