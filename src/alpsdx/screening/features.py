@@ -25,6 +25,7 @@ is taken as July); each month of age is graded at its mid-point.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +143,7 @@ def unit_table(omop: OmopTables, rc: ResolvedConcepts, sets: ConceptSets | None 
         })
     report = pd.DataFrame(rows, columns=["analyte", "unit_key", "unit_ucum", "rows", "no_value",
                                          "convertible", "factor", "reason"])
+    report = report.astype({"rows": "int64", "no_value": "int64", "convertible": "bool", "factor": "float64"})
     ok = report[report.convertible & report.unit_key.notna()]
     factors = pd.DataFrame({
         "f_analyte": ok.analyte.astype(str), "f_unit": ok.unit_key.astype(str),
@@ -231,6 +233,150 @@ def _min_days(*vals: ir.IntegerValue) -> ir.IntegerValue:
 
 
 # ----------------------------------------------------------------------------- features
+def materialize(omop: OmopTables, expr: ir.Table, stem: str) -> ir.Table:
+    """Compute ``expr`` once on the engine and return it as a table (a stage of the screen).
+
+    DuckDB: a temporary table; Spark (and others): ``Table.cache()``. Keeps each stage's
+    expression small, so it compiles fast and is not recomputed by later stages.
+    """
+    if omop.backend == "duckdb":
+        name = f"alpsdx_{stem}_{uuid.uuid4().hex[:12]}"
+        return omop.con.create_table(name, expr, temp=True)
+    return expr.cache()
+
+
+def _persons(omop: OmopTables, sets: ConceptSets) -> ir.Table:
+    """person_id, year_of_birth, sex ('female'/'male'/'unknown'), sex_id (0/1/2), birth_ym."""
+    p = omop["person"]
+    gender = sets.raw_gender
+    fem_ids = [int(x) for x in gender["female"]["concept_ids"]]
+    male_ids = [int(x) for x in gender["male"]["concept_ids"]]
+    gsrc = p.gender_source_value.strip().upper()
+    sex_id = ibis.cases(
+        (p.gender_concept_id.isin(fem_ids), 0),
+        (p.gender_concept_id.isin(male_ids), 1),
+        (gsrc.isin([str(x).upper() for x in gender["female"]["source_values"]]), 0),
+        (gsrc.isin([str(x).upper() for x in gender["male"]["source_values"]]), 1),
+        else_=2,
+    )
+    return p.select(
+        pp_id=p.person_id, year_of_birth=p.year_of_birth, sex_id=sex_id.cast("int64"),
+        birth_ym=p.year_of_birth * 12 + p.month_of_birth.coalesce(7) - 1,
+    )
+
+
+def events(omop: OmopTables, rc: ResolvedConcepts, sets: ConceptSets) -> ir.Table:
+    """Every coded event of a concept set: person_id, e (epoch day), ym, set_id, grp, lineage.
+
+    Conditions (and observations for sets marked ``also_observation``), procedures and
+    drug exposures, each semi-joined to its resolved concept set first.
+    """
+    cond_sets = dict(sets.conditions)
+    obs_sets = {sid for sid, s in cond_sets.items() if s.get("also_observation")}
+    co = omop["condition_occurrence"]
+    co = co.select(person_id=co.person_id, d=co.condition_start_date, cid=co.condition_concept_id,
+                   src=co.condition_source_value)
+    ev = _events(co, rc, rc.condition_codes, rc.condition_ids, set(cond_sets))
+    if obs_sets:
+        ob = omop["observation"]
+        ob = ob.select(person_id=ob.person_id, d=ob.observation_date, cid=ob.observation_concept_id,
+                       src=ob.observation_source_value)
+        ev = ev.union(_events(ob, rc, rc.condition_codes, rc.condition_ids, obs_sets), distinct=False)
+    po = omop["procedure_occurrence"]
+    po = po.select(person_id=po.person_id, d=po.procedure_date, cid=po.procedure_concept_id,
+                   src=po.procedure_source_value)
+    ev = ev.union(_events(po, rc, rc.procedure_codes, rc.procedure_ids, set(sets.procedures)), distinct=False)
+    de = omop["drug_exposure"]
+    de = de.select(person_id=de.person_id, d=de.drug_exposure_start_date, cid=de.drug_concept_id,
+                   src=de.drug_source_value)
+    ev = ev.union(_drug_events(de, rc), distinct=False)
+
+    # set metadata: group and cytopenia lineage (Evans syndrome: two rows)
+    meta_rows: list[dict[str, Any]] = []
+    for sid, spec in [*cond_sets.items(), *sets.procedures.items(), *sets.drugs.items()]:
+        lin = spec.get("lineage")
+        lins = list(lin) if isinstance(lin, tuple | list) else [lin]
+        for ln in lins:
+            meta_rows.append({"m_set": sid, "grp": str(spec["group"]), "lineage": ln})
+    meta = ibis.memtable(pd.DataFrame(meta_rows).astype({"lineage": "object"}))
+    ev = ev.mutate(e=_day(ev.d), ym=ev.d.year() * 12 + ev.d.month() - 1)
+    ev = ev.join(meta, ev.set_id == meta.m_set)
+    return ev.select("person_id", "e", "ym", "set_id", "grp", "lineage")
+
+
+def lab_features(
+    omop: OmopTables,
+    rc: ResolvedConcepts,
+    unit_factors: pd.DataFrame,
+    bands: pd.DataFrame,
+    spec: ScoreSpec,
+    persons: ir.Table,
+) -> ir.Table:
+    """Per person: laboratory maxima/minima and the first day each threshold was crossed.
+
+    One pass over the measurement table: semi-join to the concept sets, unit conversion
+    (join to the factor table), person (age, sex) and age band by one integer key, then one
+    aggregation per person.
+    """
+    analytes = sorted(set(unit_factors.f_analyte) | set(bands.b_analyte))
+    code = {a: i for i, a in enumerate(analytes)}
+    fac_df = unit_factors.assign(a_code=unit_factors.f_analyte.map(code).astype("int64"))
+    band_df = bands.assign(
+        bk=(bands.b_analyte.map(code).astype("int64") * 10_000
+               + bands.b_sex.map({s: i for i, s in enumerate(SEXES)}).astype("int64") * (AGE_MONTHS_MAX + 1)
+               + bands.b_age.astype("int64")),
+    )[["bk", "low", "high"]]
+    mm = matched_measurements(omop, rc)
+    fac = ibis.memtable(fac_df)
+    x = mm.join(fac, (mm.analyte == fac.f_analyte) & (mm.unit_key == fac.f_unit))
+    x = x.select(person_id=x.person_id, d=x.d, a=x.a_code, val=x.v * x.factor)
+    x = x.filter(x.val.notnull())
+    x = x.join(persons, x.person_id == persons.pp_id, how="left")
+    ym = x.d.year() * 12 + x.d.month() - 1
+    age_m = ibis.least(ibis.greatest(ym - x.birth_ym, 0), AGE_MONTHS_MAX)
+    x = x.select(person_id=x.person_id, e=_day(x.d), ym=ym, a=x.a, val=x.val,
+                 b_key=x.a * 10_000 + x.sex_id.coalesce(2) * (AGE_MONTHS_MAX + 1) + age_m)
+    # (a filter between the select and the next join works around an Ibis join-chain check)
+    x = x.filter(x.person_id.notnull())
+    band_t = ibis.memtable(band_df)
+    lb = x.left_join(band_t, x.b_key == band_t.bk)
+
+    def is_(name: str) -> ir.BooleanValue:
+        return lb.a == code.get(name, -1)
+
+    dnt_codes = [code[a] for a in spec.dnt_thresholds if a in code]
+    dnt_th = ibis.cases(*[(is_(a), ibis.literal(v, "float64")) for a, v in spec.dnt_thresholds.items()],
+                        else_=ibis.null("float64"))
+    is_dnt = lb.a.isin(dnt_codes or [-1])
+    low = (lb.val < lb.low).fill_null(False)
+    is_low = (is_("hemoglobin") | is_("anc") | is_("platelets")) & low
+    igg_high = is_("igg") & (lb.val > lb.high).fill_null(False)
+    b12_high = is_("vitamin_b12") & (lb.val > spec.b12_ng_per_l)
+    dnt_high = is_dnt & (lb.val >= dnt_th).fill_null(False)
+
+    def when(cond: ir.BooleanValue, val: ir.Value, typ: str) -> ir.Value:
+        return ibis.cases((cond, val), else_=ibis.null(typ))
+
+    return lb.group_by(pid=lb.person_id).agg(
+        igg_max_mg_dl=when(is_("igg"), lb.val, "float64").max(),
+        igg_max_ratio=when(is_("igg"), lb.val / lb.high, "float64").max(),
+        igg_high_first_day=when(igg_high, lb.e, "int64").min(),
+        b12_max_ng_l=when(is_("vitamin_b12"), lb.val, "float64").max(),
+        b12_high_first_day=when(b12_high, lb.e, "int64").min(),
+        dnt_results=when(is_dnt, 1, "int64").sum(),
+        dnt_max_pct=when(is_dnt, lb.val, "float64").max(),
+        dnt_high_first_day=when(dnt_high, lb.e, "int64").min(),
+        hb_min_g_dl=when(is_("hemoglobin"), lb.val, "float64").min(),
+        platelets_min=when(is_("platelets"), lb.val, "float64").min(),
+        anc_min=when(is_("anc"), lb.val, "float64").min(),
+        lymphocytes_min=when(is_("lymphocytes_abs"), lb.val, "float64").min(),
+        hb_low=when(is_low & is_("hemoglobin"), 1, "int64").max(),
+        plt_low=when(is_low & is_("platelets"), 1, "int64").max(),
+        anc_low=when(is_low & is_("anc"), 1, "int64").max(),
+        lab_cytopenia_months=when(is_low, lb.ym, "int64").nunique(),
+    )
+
+
 def features(
     omop: OmopTables,
     rc: ResolvedConcepts,
@@ -238,177 +384,70 @@ def features(
     bands: pd.DataFrame,
     spec: ScoreSpec,
     sets: ConceptSets | None = None,
+    *,
+    cache: bool = True,
 ) -> ir.Table:
     """One row per person with any evidence (or an ALPS code): features, points, score.
 
-    Columns (epoch days for ``*_day``): person_id, in_person_table, year_of_birth, sex,
+    Three stages, each an Ibis expression: coded events and laboratory aggregates (both
+    materialised on the engine with ``Table.cache()`` when ``cache``, which keeps the final
+    expression small), then the per-person assembly and score.
+
+    Columns (epoch days for ``*_day``): person_id, in_person_table, year_of_birth, sex_id,
     lp_first_day, lp_last_day, lp_span_days, lp_chronic_day, lp_after_lymphoma,
     lymphoma_first_day, cytopenia_lineages, cytopenia_first_day, cytopenia_second_day,
-    cytopenia_months, lab_cytopenia_lineages, igg_max_mg_dl, igg_max_ratio,
-    igg_high_first_day, hypergamma_first_day, b12_max_ng_l, b12_high_first_day,
-    dnt_measured, dnt_max_pct, dnt_high_first_day, hb_min_g_dl, platelets_min,
-    anc_min, lymphocytes_min, steroid_ivig_courses, second_line_drugs, splenectomy_first_day,
-    family_history_first_day, alps_first_day, first_sign_day, age_first_sign_years,
-    pts_<element> for each score element, score, flag_day.
+    cytopenia_months (coded), lab_cytopenia_months, lab_cytopenia_lineages, igg_max_mg_dl,
+    igg_max_ratio, igg_high_first_day, hypergamma_first_day, b12_max_ng_l,
+    b12_high_first_day, dnt_measured, dnt_max_pct, dnt_high_first_day, hb_min_g_dl,
+    platelets_min, anc_min, lymphocytes_min, steroid_ivig_courses, second_line_drugs,
+    splenectomy_first_day, family_history_first_day, alps_first_day, first_sign_day,
+    age_first_sign_years, day_<element> and pts_<element> for each score element, score,
+    flag_day.
     """
     sets = sets or concept_sets()
-    cond_sets = dict(sets.conditions)
-    by_group: dict[str, set[str]] = {}
-    for sid, s in cond_sets.items():
-        by_group.setdefault(str(s["group"]), set()).add(sid)
-    obs_sets = {sid for sid, s in cond_sets.items() if s.get("also_observation")}
+    persons = _persons(omop, sets)
+    ev = events(omop, rc, sets)
+    labp = lab_features(omop, rc, unit_factors, bands, spec, persons)
+    if cache:
+        ev = materialize(omop, ev, "events")
+        labp = materialize(omop, labp, "labs")
 
-    # --- persons (age and sex)
-    p = omop["person"]
-    gender = sets.raw_gender
-    fem_ids = [int(x) for x in gender["female"]["concept_ids"]]
-    male_ids = [int(x) for x in gender["male"]["concept_ids"]]
-    gsrc = p.gender_source_value.strip().upper()
-    sex = ibis.cases(
-        (p.gender_concept_id.isin(fem_ids), "female"),
-        (p.gender_concept_id.isin(male_ids), "male"),
-        (gsrc.isin([str(x).upper() for x in gender["female"]["source_values"]]), "female"),
-        (gsrc.isin([str(x).upper() for x in gender["male"]["source_values"]]), "male"),
-        else_="unknown",
+    def first(cond: ir.BooleanValue) -> ir.IntegerValue:
+        return ibis.cases((cond, ev.e), else_=ibis.null("int64")).min()
+
+    evp = ev.group_by(pid=ev.person_id).agg(
+        lymphoma_first_day=first(ev.grp == "lymphoma"),
+        cytopenia_first_day=first(ev.grp == "cytopenia"),
+        red_day=first((ev.grp == "cytopenia") & (ev.lineage == "red_cells")),
+        plt_day=first((ev.grp == "cytopenia") & (ev.lineage == "platelets")),
+        neu_day=first((ev.grp == "cytopenia") & (ev.lineage == "neutrophils")),
+        hypergamma_first_day=first(ev.grp == "igg"),
+        alps_first_day=first(ev.grp == "alps"),
+        family_history_first_day=first(ev.grp == "family_history"),
+        splenectomy_first_day=first(ev.grp == "splenectomy"),
+        cytopenia_months=ibis.cases((ev.grp == "cytopenia", ev.ym), else_=ibis.null("int64")).nunique(),
+        steroid_ivig_courses=ibis.cases((ev.grp == "steroid_ivig", ev.ym), else_=ibis.null("int64")).nunique(),
+        second_line_drugs=ibis.cases((ev.grp == "second_line", ev.set_id), else_=ibis.null("string")).nunique(),
     )
-    persons = p.select(
-        pp_id=p.person_id, year_of_birth=p.year_of_birth, sex=sex,
-        birth_ym=p.year_of_birth * 12 + p.month_of_birth.coalesce(7) - 1,
-    )
-
-    # --- conditions, observations, procedures, drugs -> (person_id, d, set_id)
-    co = omop["condition_occurrence"]
-    co = co.select(person_id=co.person_id, d=co.condition_start_date, cid=co.condition_concept_id,
-                   src=co.condition_source_value)
-    cond_ev = _events(co, rc, rc.condition_codes, rc.condition_ids, set(cond_sets))
-    if obs_sets:
-        ob = omop["observation"]
-        ob = ob.select(person_id=ob.person_id, d=ob.observation_date, cid=ob.observation_concept_id,
-                       src=ob.observation_source_value)
-        cond_ev = cond_ev.union(_events(ob, rc, rc.condition_codes, rc.condition_ids, obs_sets),
-                                distinct=False)
-    po = omop["procedure_occurrence"]
-    po = po.select(person_id=po.person_id, d=po.procedure_date, cid=po.procedure_concept_id,
-                   src=po.procedure_source_value)
-    proc_ev = _events(po, rc, rc.procedure_codes, rc.procedure_ids, set(sets.procedures))
-    de = omop["drug_exposure"]
-    de = de.select(person_id=de.person_id, d=de.drug_exposure_start_date, cid=de.drug_concept_id,
-                   src=de.drug_source_value)
-    drug_ev = _drug_events(de, rc)
-
-    # set metadata: group and cytopenia lineage (Evans syndrome: two rows)
-    meta_rows = []
-    for sid, s in cond_sets.items():
-        lin = s.get("lineage")
-        lins = list(lin) if isinstance(lin, tuple | list) else [lin]
-        for ln in lins:
-            meta_rows.append({"m_set": sid, "grp": str(s["group"]), "lineage": ln})
-    meta = ibis.memtable(pd.DataFrame(meta_rows).astype({"lineage": "object"}))
-
-    ev = cond_ev.mutate(e=_day(cond_ev.d), ym=cond_ev.d.year() * 12 + cond_ev.d.month() - 1)
-    ev = ev.join(meta, ev.set_id == meta.m_set).drop("m_set")
-
-    def first_of(group: str, name: str) -> ir.Table:
-        x = ev.filter(ev.grp == group)
-        return x.group_by(pid=x.person_id).agg(**{name: x.e.min()})
-
-    lymphoma = first_of("lymphoma", "lymphoma_first_day")
+    # lymphoproliferation before any lymphoma diagnosis (NIH 2009: nonmalignant)
     lp_all = ev.filter(ev.grp == "lymphoproliferation")
-    lpj = lp_all.left_join(lymphoma, lp_all.person_id == lymphoma.pid)
-    lpj = lpj.select(person_id=lpj.person_id, e=lpj.e, lym=lpj.lymphoma_first_day)
-    lp_ok = lpj.filter(lpj.lym.isnull() | (lpj.e < lpj.lym))
-    lp_after = lpj.filter(lpj.lym.notnull() & (lpj.e >= lpj.lym))
-    lp_after = lp_after.group_by(pid=lp_after.person_id).agg(lp_after_lymphoma=lp_after.count())
-    lp = lp_ok.group_by(pid=lp_ok.person_id).agg(lp_first_day=lp_ok.e.min(), lp_last_day=lp_ok.e.max())
-    lpc = lp_ok.join(lp, lp_ok.person_id == lp.pid)
-    lpc = lpc.filter((lpc.e - lpc.lp_first_day) > spec.chronic_days)
+    lym = evp.select(lpid=evp.pid, lym=evp.lymphoma_first_day)
+    lpj = lp_all.left_join(lym, lp_all.person_id == lym.lpid)
+    counted = lpj.lym.isnull() | (lpj.e < lpj.lym)
+    lp = lpj.group_by(pid=lpj.person_id).agg(
+        lp_first_day=ibis.cases((counted, lpj.e), else_=ibis.null("int64")).min(),
+        lp_last_day=ibis.cases((counted, lpj.e), else_=ibis.null("int64")).max(),
+        lp_after_lymphoma=ibis.cases((counted, 0), else_=1).sum(),
+    )
+    lpf = lpj.filter(counted).select("person_id", "e")
+    lpv = lp.select(lpid=lp.pid, f=lp.lp_first_day).view()
+    lpc = lpf.join(lpv, lpf.person_id == lpv.lpid)
+    lpc = lpc.filter((lpc.e - lpc.f) > spec.chronic_days)
     lp_chronic = lpc.group_by(pid=lpc.person_id).agg(lp_chronic_day=lpc.e.min())
 
-    cy = ev.filter(ev.grp == "cytopenia")
-    cyto = cy.group_by(pid=cy.person_id).agg(
-        cytopenia_first_day=cy.e.min(),
-        red_day=ibis.cases((cy.lineage == "red_cells", cy.e), else_=ibis.null("int64")).min(),
-        plt_day=ibis.cases((cy.lineage == "platelets", cy.e), else_=ibis.null("int64")).min(),
-        neu_day=ibis.cases((cy.lineage == "neutrophils", cy.e), else_=ibis.null("int64")).min(),
-    )
-    others = ev.filter(ev.grp.isin(["igg", "alps", "family_history"]))
-    other = others.group_by(pid=others.person_id).agg(
-        hypergamma_first_day=ibis.cases((others.grp == "igg", others.e), else_=ibis.null("int64")).min(),
-        alps_first_day=ibis.cases((others.grp == "alps", others.e), else_=ibis.null("int64")).min(),
-        family_history_first_day=ibis.cases((others.grp == "family_history", others.e),
-                                            else_=ibis.null("int64")).min(),
-    )
-    proc = proc_ev.group_by(pid=proc_ev.person_id).agg(splenectomy_first_day=_day(proc_ev.d).min())
-
-    drug_group = {sid: str(s["group"]) for sid, s in sets.drugs.items()}
-    steroid_sets = [s for s, g in drug_group.items() if g == "steroid_ivig"]
-    second_sets = [s for s, g in drug_group.items() if g == "second_line"]
-    dr = drug_ev.mutate(ym=drug_ev.d.year() * 12 + drug_ev.d.month() - 1)
-    st = dr.filter(dr.set_id.isin(steroid_sets)).select("person_id", "ym").distinct()
-    st = st.group_by(pid=st.person_id).agg(steroid_ivig_courses=st.count())
-    sl = dr.filter(dr.set_id.isin(second_sets)).select("person_id", "set_id").distinct()
-    sl = sl.group_by(pid=sl.person_id).agg(second_line_drugs=sl.count())
-
-    # --- measurements: semi-join, convert units, aggregate per (person, analyte, month)
-    mm = matched_measurements(omop, rc)
-    fac = ibis.memtable(unit_factors)
-    x = mm.join(fac, (mm.analyte == fac.f_analyte) & (mm.unit_key == fac.f_unit))
-    x = x.select(person_id=x.person_id, d=x.d, analyte=x.analyte, val=x.v * x.factor)
-    x = x.filter(x.val.notnull())
-    x = x.mutate(ym=x.d.year() * 12 + x.d.month() - 1, e=_day(x.d))
-    lab = x.group_by("person_id", "analyte", "ym").agg(vmax=x.val.max(), vmin=x.val.min(), e0=x.e.min())
-    band_t = ibis.memtable(bands)
-    lp_p = lab.join(persons, lab.person_id == persons.pp_id, how="left")
-    lp_p = lp_p.mutate(age_m=ibis.least(ibis.greatest(lp_p.ym - lp_p.birth_ym, 0), AGE_MONTHS_MAX))
-    lb = lp_p.left_join(
-        band_t,
-        (lp_p.analyte == band_t.b_analyte) & (lp_p.sex == band_t.b_sex) & (lp_p.age_m == band_t.b_age),
-    )
-    dnt_th = ibis.cases(*[(lb.analyte == a, ibis.literal(v, "float64")) for a, v in spec.dnt_thresholds.items()],
-                        else_=ibis.null("float64"))
-    is_dnt = lb.analyte.isin(list(spec.dnt_thresholds))
-    lb = lb.select(
-        person_id=lb.person_id, analyte=lb.analyte, ym=lb.ym, vmax=lb.vmax, vmin=lb.vmin, e0=lb.e0,
-        low=lb.low, high=lb.high,
-        is_low=(lb.analyte.isin(["hemoglobin", "anc", "platelets"]) & (lb.vmin < lb.low)).fill_null(False),
-        igg_high=((lb.analyte == "igg") & (lb.vmax > lb.high)).fill_null(False),
-        b12_high=((lb.analyte == "vitamin_b12") & (lb.vmax > spec.b12_ng_per_l)).fill_null(False),
-        dnt_high=(is_dnt & (lb.vmax >= dnt_th)).fill_null(False),
-        is_dnt=is_dnt,
-    )
-
-    def when(cond: ir.BooleanValue, val: ir.Value, typ: str) -> ir.Value:
-        return ibis.cases((cond, val), else_=ibis.null(typ))
-
-    labp = lb.group_by(pid=lb.person_id).agg(
-        igg_max_mg_dl=when(lb.analyte == "igg", lb.vmax, "float64").max(),
-        igg_max_ratio=when(lb.analyte == "igg", lb.vmax / lb.high, "float64").max(),
-        igg_high_first_day=when(lb.igg_high, lb.e0, "int64").min(),
-        b12_max_ng_l=when(lb.analyte == "vitamin_b12", lb.vmax, "float64").max(),
-        b12_high_first_day=when(lb.b12_high, lb.e0, "int64").min(),
-        dnt_results=when(lb.is_dnt, 1, "int64").sum(),
-        dnt_max_pct=when(lb.is_dnt, lb.vmax, "float64").max(),
-        dnt_high_first_day=when(lb.dnt_high, lb.e0, "int64").min(),
-        hb_min_g_dl=when(lb.analyte == "hemoglobin", lb.vmin, "float64").min(),
-        platelets_min=when(lb.analyte == "platelets", lb.vmin, "float64").min(),
-        anc_min=when(lb.analyte == "anc", lb.vmin, "float64").min(),
-        lymphocytes_min=when(lb.analyte == "lymphocytes_abs", lb.vmin, "float64").min(),
-        hb_low=when(lb.is_low & (lb.analyte == "hemoglobin"), 1, "int64").max(),
-        plt_low=when(lb.is_low & (lb.analyte == "platelets"), 1, "int64").max(),
-        anc_low=when(lb.is_low & (lb.analyte == "anc"), 1, "int64").max(),
-    )
-
-    # months with cytopenia: coded autoimmune cytopenia or a result below its limit (two-stage distinct)
-    cm = cy.select(person_id=cy.person_id, ym=cy.ym).union(
-        lb.filter(lb.is_low).select("person_id", "ym"), distinct=True)
-    cm = cm.group_by(pid=cm.person_id).agg(cytopenia_months=cm.count())
-
     # --- every person with any evidence, joined once
-    parts = [lymphoma, lp, lp_after, lp_chronic, cyto, other, proc, st, sl, labp, cm]
-    ids = parts[0].select("pid")
-    for part in parts[1:]:
-        ids = ids.union(part.select("pid"), distinct=False)
-    ids = ids.distinct()
+    parts = [evp, lp, lp_chronic, labp]
+    ids = evp.select("pid").union(labp.select("pid"), distinct=True)
     t = ids
     for part in parts:
         t = t.left_join(part, t.pid == part.pid).drop("pid_right")
@@ -421,21 +460,26 @@ def features(
     pl_ = t.plt_day.coalesce(big)
     nu = t.neu_day.coalesce(big)
     second = r + pl_ + nu - ibis.least(r, pl_, nu) - ibis.greatest(r, pl_, nu)
-    t = t.mutate(
+    birth_day = (t.birth_ym - 1970 * 12).cast("float64") * 30.436875 + 14.0
+    first_sign = _min_days(t.lp_first_day, t.cytopenia_first_day)
+    t = t.select(
+        *[c for c in t.columns if c not in ("red_day", "plt_day", "neu_day", "hb_low", "plt_low", "anc_low",
+                                            "dnt_results", "birth_ym", "lp_after_lymphoma", "cytopenia_months",
+                                            "steroid_ivig_courses", "second_line_drugs", "lab_cytopenia_months")],
         lp_span_days=t.lp_last_day - t.lp_first_day,
+        lp_after_lymphoma=t.lp_after_lymphoma.coalesce(0),
         cytopenia_lineages=(t.red_day.notnull().cast("int64") + t.plt_day.notnull().cast("int64")
                             + t.neu_day.notnull().cast("int64")),
         cytopenia_second_day=ibis.cases((second >= big, ibis.null("int64")), else_=second),
+        cytopenia_months=t.cytopenia_months.coalesce(0),
+        lab_cytopenia_months=t.lab_cytopenia_months.coalesce(0),
         lab_cytopenia_lineages=(t.hb_low.coalesce(0) + t.plt_low.coalesce(0) + t.anc_low.coalesce(0)),
         dnt_measured=t.dnt_results.coalesce(0) > 0,
-        lp_after_lymphoma=t.lp_after_lymphoma.coalesce(0),
         steroid_ivig_courses=t.steroid_ivig_courses.coalesce(0),
         second_line_drugs=t.second_line_drugs.coalesce(0),
-        cytopenia_months=t.cytopenia_months.coalesce(0),
-        first_sign_day=_min_days(t.lp_first_day, t.cytopenia_first_day),
+        first_sign_day=first_sign,
+        age_first_sign_years=((first_sign.cast("float64") - birth_day) / 365.25).round(1),
     )
-    birth_day = (t.birth_ym - 1970 * 12).cast("float64") * 30.436875 + 14.0
-    t = t.mutate(age_first_sign_years=((t.first_sign_day.cast("float64") - birth_day) / 365.25).round(1))
 
     # --- points: the day each element became true, then the score and the flag day
     element_day: dict[str, ir.IntegerValue] = {
@@ -451,9 +495,10 @@ def features(
     assert tuple(element_day) == ELEMENTS
     pts = {k: spec.points[k].points for k in ELEMENTS}
     t = t.mutate(**{f"day_{k}": v for k, v in element_day.items()})
+    if cache:
+        t = materialize(omop, t, "persons")  # the score and flag day below refer to each element day many times
     pcols = {f"pts_{k}": ibis.cases((t[f"day_{k}"].notnull(), pts[k]), else_=0) for k in ELEMENTS}
-    t = t.mutate(**pcols)
-    score = sum((t[f"pts_{k}"] for k in ELEMENTS[1:]), t[f"pts_{ELEMENTS[0]}"])
+    score = sum((pcols[k2] for k2 in list(pcols)[1:]), pcols[f"pts_{ELEMENTS[0]}"])
     cands = []
     for k in ELEMENTS:
         dk = t[f"day_{k}"]
@@ -463,8 +508,8 @@ def features(
         )
         cands.append(ibis.cases(((reached >= spec.flag_threshold) & dk.notnull(), dk), else_=big))
     flag = ibis.least(*cands)
-    t = t.mutate(score=score.cast("int64"), flag_day=ibis.cases((flag >= big, ibis.null("int64")), else_=flag))
-    return t.drop("red_day", "plt_day", "neu_day", "hb_low", "plt_low", "anc_low", "dnt_results", "birth_ym")
+    return t.mutate(**pcols, score=score.cast("int64"),
+                    flag_day=ibis.cases((flag >= big, ibis.null("int64")), else_=flag))
 
 
 def citation_text(key: str) -> str:

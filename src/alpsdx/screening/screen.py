@@ -178,6 +178,7 @@ def _finish(people: pd.DataFrame, spec: ScoreSpec) -> pd.DataFrame:
     for c in DAY_COLUMNS + [f"day_{k}" for k in ELEMENTS]:
         if c in df.columns:
             df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
+    df["sex"] = df.sex_id.map({0: "female", 1: "male", 2: "unknown"})
     df["flagged"] = df.score >= spec.flag_threshold
     df["flag_date"] = days_to_date(df.flag_day)
     ev, nxt, cit = [], [], []
@@ -227,7 +228,7 @@ def _evidence(r: Any, spec: ScoreSpec) -> tuple[str, list[str]]:
     if _num(r.pts_cytopenia_one_lineage):
         scored("cytopenia_one_lineage",
                f"autoimmune cytopenia coded from {_d(r.cytopenia_first_day)}; "
-               f"{int(r.cytopenia_months)} month(s) with cytopenia")
+               f"{int(r.cytopenia_months)} month(s) with a coded cytopenia")
     if _num(r.pts_cytopenia_multi_lineage):
         scored("cytopenia_multi_lineage",
                f"{int(r.cytopenia_lineages)} cytopenia lineages (second on {_d(r.cytopenia_second_day)})")
@@ -244,7 +245,8 @@ def _evidence(r: Any, spec: ScoreSpec) -> tuple[str, list[str]]:
         scored("family_history", f"family history coded {_d(r.family_history_first_day)}")
     # shown, not scored
     if int(r.lab_cytopenia_lineages or 0):
-        parts.append(f"{int(r.lab_cytopenia_lineages)} lineage(s) below the age/sex limit in laboratory results")
+        parts.append(f"{int(r.lab_cytopenia_lineages)} lineage(s) below the age/sex limit in laboratory "
+                     f"results ({int(r.lab_cytopenia_months)} month(s))")
     if int(r.steroid_ivig_courses or 0):
         parts.append(f"{int(r.steroid_ivig_courses)} month(s) with steroid/IVIG starts")
     if int(r.second_line_drugs or 0):

@@ -404,8 +404,10 @@ def _chunk(
         _, mean, sd, _ = LABS[a]
         meas.append((idx[sel], day[sel], a, np.clip(rng.normal(mean, sd, int(sel.sum())), mean * 0.05, None), -2))
 
-    _write_conditions(w, pid, cond, vocab, blank, rng)
-    _write_measurements(w, pid, meas, vocab, blank, rng)
+    # separate streams, so the vocabulary flavour writes the same records as the source one
+    s1, s2 = (int(x) for x in rng.integers(0, 2**62, 2))
+    _write_conditions(w, pid, cond, vocab, blank, np.random.default_rng(s1))
+    _write_measurements(w, pid, meas, vocab, blank, np.random.default_rng(s2))
     _write_drugs(w, pid, drugs, vocab, blank)
     _write_procedures(w, pid, procs, vocab, blank)
     w.write("observation", pa.table({
