@@ -7,6 +7,7 @@ so a user never sees a traceback for bad input.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 
@@ -80,10 +81,13 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("aborted", err=True)
         sys.exit(1)
     except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
+        # typer >= 0.20 raises its vendored click's exceptions (typer._click), not click's
+        usage: tuple[type, ...] = ()
+        for mod in ("click", "typer._click.exceptions"):
+            with contextlib.suppress(ImportError, AttributeError):
+                usage += (importlib.import_module(mod).ClickException,)
+        if usage and isinstance(exc, usage):
+            exc.show()  # type: ignore[attr-defined]
             sys.exit(2)
         raise
     sys.exit(code if isinstance(code, int) else 0)
