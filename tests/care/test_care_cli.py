@@ -54,6 +54,10 @@ def test_care_json(case_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     d = json.loads(out)
     assert d["case_id"] == "cli-1" and "does not replace" in d["disclaimer"]
+    settings = {x["setting"]: x for x in d["settings"]}
+    assert settings["sirolimus_trough_low"]["value"] == 5.0
+    assert settings["sirolimus_trough_low"]["label"].startswith("convention")
+    assert settings["sirolimus_trough_low"]["citation"] == "site_setting"
     by_id = {i["id"]: i for i in d["care"]}
     assert by_id["response.platelets"]["details"]["status"] == "complete"
     assert by_id["dosing.sirolimus_trough"]["details"]["status"] == "high"

@@ -4,7 +4,8 @@ trough monitoring, response assessment, splenectomy safety and lymphoma surveill
     care_items(case, settings=None, *, pre_test_probability=None, treatment_start=None)
         -> list[CareItem]          every item: id, category, severity, message, evidence,
                                    citation (+ citation_text), settings used, disclaimer
-    care_section(case, ...) -> dict   {"case_id", "evaluation_date", "items", "disclaimer"}
+    care_section(case, ...) -> dict   {"case_id", "evaluation_date", "care", "settings", "disclaimer"}
+                                   ("settings": every care setting with value, label, citation)
 
 Pure domain code (no files except the optional site-settings file, no HTTP, no database).
 Nothing here replaces the clinical judgement of the treating team; every item says so.
@@ -20,7 +21,7 @@ from alpsdx.care.dosing import dosing_items
 from alpsdx.care.items import DISCLAIMER, CareItem
 from alpsdx.care.response import response_items
 from alpsdx.care.safety import safety_items
-from alpsdx.care.settings import CARE_SETTINGS_ENV, CareSettings
+from alpsdx.care.settings import CARE_SETTINGS_ENV, SETTING_PATHS, CareSettings
 from alpsdx.care.surveillance import surveillance_items
 from alpsdx.model import Case
 
@@ -47,6 +48,9 @@ def care_items(case: Case, settings: CareSettings | None = None, *, pre_test_pro
 
 def care_section(case: Case, settings: CareSettings | None = None, **kw: Any) -> dict[str, Any]:
     """The ``alpsdx care`` JSON object for one case."""
-    items = care_items(case, settings, **kw)
+    s = settings if settings is not None else CareSettings.from_env()
+    items = care_items(case, s, **kw)
     return {"case_id": case.id, "evaluation_date": case.as_of.isoformat(),
-            "care": [i.to_dict() for i in items], "disclaimer": DISCLAIMER}
+            "care": [i.to_dict() for i in items],
+            "settings": [s.describe(name) for name in SETTING_PATHS],
+            "disclaimer": DISCLAIMER}

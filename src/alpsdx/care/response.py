@@ -179,10 +179,6 @@ def _events_for(points: Sequence[tuple[dt.date, Level]], level: Level, confirm: 
     return events
 
 
-def _value_setting(entry: Any, key: str = "value") -> float:
-    return float(entry[key]) if isinstance(entry, Mapping) else float(entry)
-
-
 def assess_lineage(case: Case, analyte: str, settings: CareSettings | None = None,
                    treatment_start: dt.date | None = None) -> LineageResponse | None:
     """Response of one lineage to the current course; ``None`` without a course or data."""
@@ -216,10 +212,10 @@ def assess_lineage(case: Case, analyte: str, settings: CareSettings | None = Non
         notes.append("IWG also requires the absence of bleeding, which is not recorded here.")
     else:
         citation = str(spec["complete_citation"])
-        confirm = int(_value_setting(spec["confirm_days"]))
-        loss = int(_value_setting(spec["loss_confirm_days"]))
-        settings_used += [{"setting": f"{analyte}.confirm_days", "value": confirm,
-                           "label": str(spec["confirm_days"]["label"]), "citation": "site_setting"}]
+        key = "hb" if analyte == "hemoglobin" else "anc"
+        confirm = int(s.get(f"{key}_confirm_days"))
+        loss = int(s.get(f"{key}_loss_confirm_days"))
+        settings_used += [s.describe(f"{key}_confirm_days"), s.describe(f"{key}_loss_confirm_days")]
         if analyte == "hemoglobin":
             rise = float(s.get("hb_partial_rise_g_dl"))
             settings_used.append(s.describe("hb_partial_rise_g_dl"))

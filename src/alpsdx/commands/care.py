@@ -51,6 +51,14 @@ def render_care_text(console: Console, res: dict[str, Any]) -> None:
             for key in [item["citation"], *(c["citation"] for c in item.get("extra_citations", []))]:
                 if key not in cites:
                     cites.append(key)
+    used: dict[str, dict[str, Any]] = {}
+    for item in res["care"]:
+        for st in item.get("settings", []):
+            used.setdefault(str(st["setting"]), st)
+    if used:
+        console.print("\n[bold]Settings used[/bold] (conventions a site may change with ALPSDX_CARE_SETTINGS):")
+        for name, st in used.items():
+            console.print(escape(f"  {name} = {st['value']}  ({st['label']})"))
     if cites:
         console.print("\n[bold]Sources[/bold]:")
         for key in cites:
