@@ -139,6 +139,8 @@ def test_site_settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     ("text", "field"),
     [("settings:\n  nonsense: 3\n", "nonsense"), ("settings:\n  sirolimus_trough_low: -1\n", "sirolimus_trough_low"),
      ("settings:\n  sirolimus_trough_low: 20\n", "sirolimus_trough_high"), ("- a\n", CARE_SETTINGS_ENV),
+     ("settings:\n  mmf_doses_per_day: 2.5\n", "mmf_doses_per_day"),
+     ("settings:\n  hb_confirm_days: true\n", "hb_confirm_days"),
      ("settings: [\n", CARE_SETTINGS_ENV)],
 )
 def test_bad_site_settings(tmp_path: Path, text: str, field: str) -> None:

@@ -56,6 +56,10 @@ SETTING_PATHS: Mapping[str, tuple[str, tuple[str, ...], str]] = {
 }
 
 
+INTEGER_SETTINGS = frozenset({"mmf_doses_per_day", "hb_confirm_days", "hb_loss_confirm_days", "anc_confirm_days",
+                              "anc_loss_confirm_days", "b_symptoms_recent_days"})
+
+
 def _entry(name: str) -> Mapping[str, Any]:
     fname, path, _ = SETTING_PATHS[name]
     node: Any = knowledge.load(fname)
@@ -81,6 +85,9 @@ class CareSettings:
                                  expected=", ".join(sorted(SETTING_PATHS)))
             if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
                 raise InputError("care setting must be a positive number", field=f"settings.{k}", value=v)
+            if k in INTEGER_SETTINGS and not float(v).is_integer():
+                raise InputError("care setting must be a whole number", field=f"settings.{k}", value=v,
+                                 expected="a positive integer")
         lo = self.get("sirolimus_trough_low")
         hi = self.get("sirolimus_trough_high")
         if hi <= lo:
