@@ -107,3 +107,22 @@ def test_evaluate_json_has_the_care_section(case_file: Path, capsys: pytest.Capt
     assert "response.platelets" in care_ids and "surveillance.lymphoma" in care_ids
     code, text, _ = run(["evaluate", str(case_file)], capsys)
     assert code == 0 and "Care" in text and "Splenectomy proposed" in text
+
+
+def test_treatment_start_flag(case_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # counting from 2025-02-10 the baseline is 150: not cytopenic, so no platelet response item
+    _, out, _ = run(["care", str(case_file), "--format", "json", "--treatment-start", "2025-02-10"], capsys)
+    assert "response.platelets" not in {i["id"] for i in json.loads(out)["care"]}
+    code, _, err = run(["care", str(case_file), "--treatment-start", "yesterday"], capsys)
+    assert code == 2 and "--treatment-start" in err
+
+
+def test_bad_site_settings_file_is_exit_2_for_evaluate_too(case_file: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "care.yaml"
+    bad.write_text("settings:\n  sirolimus_trough_hgih: 12\n", encoding="utf-8")
+    monkeypatch.setenv(CARE_SETTINGS_ENV, str(bad))
+    for verb in ("care", "evaluate"):
+        code, _, err = run([verb, str(case_file)], capsys)
+        assert code == 2 and "sirolimus_trough_hgih" in err and "Traceback" not in err
