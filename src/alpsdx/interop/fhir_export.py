@@ -320,8 +320,8 @@ def case_to_resources(case: Case, patient_id: str | None = None) -> list[dict[st
             for lineage in f.autoimmune_cytopenias:
                 out.append(_condition(lineage.value, True, ids("cond"), subject))
         else:  # an explicit empty list: every lineage known absent
-            for lineage in ("hemolytic_anemia", "thrombocytopenia", "neutropenia"):
-                out.append(_condition(lineage, False, ids("cond"), subject))
+            for name in ("hemolytic_anemia", "thrombocytopenia", "neutropenia"):
+                out.append(_condition(name, False, ids("cond"), subject))
     if f.lymphoma is not None:
         out.append(_condition("lymphoma", f.lymphoma, ids("cond"), subject))
     if f.typical_histology is not None:

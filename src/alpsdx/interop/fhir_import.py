@@ -212,7 +212,7 @@ def _entries(bundle: Mapping[str, Any]) -> list[tuple[str, str | None, Mapping[s
     entries = bundle.get("entry", []) or []
     if not isinstance(entries, list):
         raise FHIRError("Bundle.entry must be an array", field="Bundle.entry")
-    out = []
+    out: list[tuple[str, str | None, Mapping[str, Any]]] = []
     for i, entry in enumerate(entries):
         where = f"Bundle.entry[{i}]"
         if not isinstance(entry, Mapping):
@@ -244,7 +244,7 @@ def bundle_to_case(bundle: Mapping[str, Any], *, patient_id: str | None = None) 
 
 def resources_to_case(resources: Iterable[Mapping[str, Any]], *, patient_id: str | None = None) -> ImportResult:
     """The same import for a plain list of resources (e.g. CDS Hooks prefetch results)."""
-    items = []
+    items: list[tuple[str, str | None, Mapping[str, Any]]] = []
     for i, res in enumerate(resources):
         where = f"resource[{i}]"
         validate_resource(res, where)
