@@ -60,6 +60,18 @@ def connect_spark(master: str = "local[2]", *, shuffle_partitions: int = 4) -> A
     return ibis.pyspark.connect(session)
 
 
+def _duckdb_tables(con: Any, database: str | None) -> list[str]:
+    """Table and view names in a schema of a DuckDB file (``main`` by default).
+
+    Read from information_schema directly: portable across DuckDB releases.
+    """
+    cur = con.raw_sql(
+        "SELECT DISTINCT table_name FROM information_schema.tables WHERE table_schema = ?",
+        parameters=[database or "main"],
+    )
+    return [str(r[0]) for r in cur.fetchall()]
+
+
 def _find_files(folder: Path) -> dict[str, Path]:
     """Table name -> file or folder, matching names case-insensitively."""
     found: dict[str, Path] = {}
@@ -130,7 +142,7 @@ def open_omop(
         except Exception as exc:  # duckdb.IOException and friends
             raise OMOPError(f"cannot open DuckDB file: {exc}", field="omop", value=path.name,
                             expected="a DuckDB database file holding OMOP CDM tables") from exc
-        names = con.list_tables(database=database) if database else con.list_tables()
+        names = _duckdb_tables(con, database)
         raw = {n.lower(): con.table(n, database=database) for n in names if n.lower() in _TABLES}
         source = f"DuckDB file {path.name}"
     elif backend == "spark":
