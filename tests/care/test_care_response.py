@@ -244,3 +244,11 @@ def test_haemoglobin_complete_uses_the_lab_interval_when_reported() -> None:
     c = case("hemoglobin", [], unit="g/dL", observations=obs)
     r = assess_lineage(c, "hemoglobin")
     assert r is not None and r.status == "partial"  # normal by WHO (11.5) but below the lab's 12.0
+
+
+def test_no_reference_range_for_age_says_cr_cannot_be_judged() -> None:
+    # a 3-month-old: WHO gives no Hb cut-off before 6 months and no lab range is reported
+    c = case("hemoglobin", [("2025-01-05", 7.0), ("2025-02-01", 9.5), ("2025-02-10", 9.5)], unit="g/dL",
+             birth_date="2024-11-01")
+    r = assess_lineage(c, "hemoglobin")
+    assert r is not None and r.status == "partial" and any("cannot be judged" in n for n in r.notes)

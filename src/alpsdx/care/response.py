@@ -207,7 +207,7 @@ def assess_lineage(case: Case, analyte: str, settings: CareSettings | None = Non
         confirm, loss = int(spec["confirm_days"]), int(spec["loss_confirm_days"])
         part_at_least, fold = float(spec["partial"]["at_least"]), float(spec["partial"]["fold_of_baseline"])
         thresholds: dict[str, Any] = {"complete": f">= {spec['complete']['at_least']:g} x10^9/L",
-                                      "partial": f">= {part_at_least:g} x10^9/L and >= {fold:g} x baseline",
+                                      "partial": f">= {part_at_least:g} x10^9/L and >= {fold:g} x baseline (IWG 'response', R)",
                                       "confirm_days": confirm, "loss_confirm_days": loss}
         notes.append("IWG also requires the absence of bleeding, which is not recorded here.")
     else:
@@ -219,12 +219,12 @@ def assess_lineage(case: Case, analyte: str, settings: CareSettings | None = Non
         if analyte == "hemoglobin":
             rise = float(s.get("hb_partial_rise_g_dl"))
             settings_used.append(s.describe("hb_partial_rise_g_dl"))
-            thresholds = {"complete": "not anaemic for age/sex (WHO cut-off)",
+            thresholds = {"complete": "not anaemic (the lab's interval if reported, else the WHO cut-off for age/sex)",
                           "partial": f"rise >= {rise:g} g/dL from baseline ({s.label('hb_partial_rise_g_dl')})"}
         else:
             part_at_least, fold = float(s.get("anc_partial_at_least")), float(s.get("anc_partial_fold"))
             settings_used += [s.describe("anc_partial_at_least"), s.describe("anc_partial_fold")]
-            thresholds = {"complete": "ANC not below the lower limit for age",
+            thresholds = {"complete": "ANC not below the lab's lower limit if reported, else the cited limit for age",
                           "partial": f">= {part_at_least:g} x10^9/L and >= {fold:g} x baseline "
                                      f"({s.label('anc_partial_at_least')})"}
         thresholds.update({"confirm_days": confirm, "loss_confirm_days": loss})
@@ -249,6 +249,9 @@ def assess_lineage(case: Case, analyte: str, settings: CareSettings | None = Non
     if baseline is None:
         notes.append("No baseline count (on or before the treatment start): partial response cannot be judged "
                      "(complete response still can).")
+    if any(cr_limit(o) is None for o in after[-1:]):
+        notes.append(f"No reference range covers this age for {analyte} and none is reported with the count: "
+                     "complete response cannot be judged (enter the site laboratory's range).")
     if not after:
         return LineageResponse(status="no_follow_up" if baseline else "no_baseline", notes=tuple(notes),
                                **base)  # type: ignore[arg-type]
