@@ -217,12 +217,12 @@ def dosing_items(case: Case, settings: CareSettings | None = None) -> list[CareI
     recheck = f"{spec['recheck_after_days']['min']}-{spec['recheck_after_days']['max']}"
     if ta is not None:
         o = observations(case, "sirolimus_trough")[-1]
-        ev = (observation_evidence(o),)
+        trough_ev: tuple[dict[str, Any], ...] = (observation_evidence(o),)
         rng = f"{_fmt(ta.low)}-{_fmt(ta.high)} ng/mL ({s.label('sirolimus_trough_low')})"
         tsettings = (s.describe("sirolimus_trough_low"), s.describe("sirolimus_trough_high"))
         if ta.status == "in_range":
             items.append(CareItem("dosing.sirolimus_trough", f"Sirolimus trough {ta.value:g} ng/mL is within the "
-                                  f"target {rng}.", s.citation("sirolimus_trough_low"), "info", ev, "dosing",
+                                  f"target {rng}.", s.citation("sirolimus_trough_low"), "info", trough_ev, "dosing",
                                   settings=tsettings))
         else:
             word = "below" if ta.status == "low" else "above"
@@ -239,7 +239,7 @@ def dosing_items(case: Case, settings: CareSettings | None = None) -> list[CareI
                         f"re-check the trough {recheck} days after the change.")
             elif ta.steady_state is not False:
                 msg += " No current sirolimus dose with a readable frequency is recorded, so no adjustment is computed."
-            items.append(CareItem("dosing.sirolimus_trough", msg, "rapamune_label", "warning", ev, "dosing",
+            items.append(CareItem("dosing.sirolimus_trough", msg, "rapamune_label", "warning", trough_ev, "dosing",
                                   settings=tsettings, extra_citations=("site_setting",),
                                   details={"status": ta.status, "suggested_daily_mg": ta.suggested_daily_mg,
                                            "current_daily_mg": ta.current_daily_mg,
