@@ -71,7 +71,10 @@ def _unit_key(omop: OmopTables, rc: ResolvedConcepts, t: ir.Table) -> ir.Table:
     if rc.mode == "vocabulary" and len(rc.unit_concepts):
         uc = ibis.memtable(rc.unit_concepts.rename(columns={"unit": "ucum"}))
         j = t.left_join(uc, t.ucid == uc.unit_concept_id)
-        return j.select(*[j[c] for c in t.columns], unit_key=j.ucum.coalesce(src))
+        j = j.select(*[j[c] for c in t.columns], unit_key=j.ucum.coalesce(j.usrc.strip()))
+        # a filter between a select over a join and the next join works around an Ibis
+        # join-chain integrity check (person_id is never null in OMOP)
+        return j.filter(j.person_id.notnull())
     return t.mutate(unit_key=src)
 
 
@@ -336,7 +339,7 @@ def lab_features(
     age_m = ibis.least(ibis.greatest(ym - x.birth_ym, 0), AGE_MONTHS_MAX)
     x = x.select(person_id=x.person_id, e=_day(x.d), ym=ym, a=x.a, val=x.val,
                  b_key=x.a * 10_000 + x.sex_id.coalesce(2) * (AGE_MONTHS_MAX + 1) + age_m)
-    # (a filter between the select and the next join works around an Ibis join-chain check)
+    # (filter between a select over a join and the next join: see _unit_key)
     x = x.filter(x.person_id.notnull())
     band_t = ibis.memtable(band_df)
     lb = x.left_join(band_t, x.b_key == band_t.bk)
