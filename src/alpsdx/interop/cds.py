@@ -56,7 +56,7 @@ from alpsdx.engine import assess
 from alpsdx.errors import AlpsdxError, AuthError, CDSHooksError, FHIRError, InputError
 from alpsdx.interop import codes
 from alpsdx.interop.codes import ALPSDX, LOINC
-from alpsdx.interop.fhir_export import evaluation_to_resources
+from alpsdx.interop.fhir_export import alps_condition
 from alpsdx.interop.fhir_import import EVENT_PREFIX, resources_to_case
 from alpsdx.model import Case, ClinicalEvent, Medication
 from alpsdx.store import Actor
@@ -221,9 +221,10 @@ def _observation_codes() -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def prefetch_templates() -> dict[str, str]:
+@lru_cache(maxsize=1)
+def _templates() -> tuple[tuple[str, str], ...]:
     pid = "{{context.patientId}}"
-    return {
+    return tuple({
         "patient": f"Patient/{pid}",
         "observations": f"Observation?patient={pid}&code=" + ",".join(_observation_codes()),
         "conditions": f"Condition?patient={pid}",
@@ -231,7 +232,12 @@ def prefetch_templates() -> dict[str, str]:
         "medicationRequests": f"MedicationRequest?patient={pid}",
         "medicationStatements": f"MedicationStatement?patient={pid}",
         "familyHistory": f"FamilyMemberHistory?patient={pid}",
-    }
+    }.items())
+
+
+def prefetch_templates() -> dict[str, str]:
+    """Prefetch templates (the same for both services): patient, LOINC-coded Observations, ..."""
+    return dict(_templates())
 
 
 SERVICES: dict[str, dict[str, Any]] = {
@@ -424,10 +430,8 @@ def _criteria_card(case: Case, a: Mapping[str, Any], patient_id: str) -> dict[st
                      f"source: {c['citation']})")
     for t in a.get("next_tests", ()):
         lines.append(f"- Next: {t['test']} — {t['why']}")
-    condition = next(r for r in evaluation_to_resources(case, a, None, patient_id) if r["resourceType"] == "Condition")
-    condition.pop("meta", None)
-    condition.pop("evidence", None)
-    condition.pop("id", None)
+    when = str(a.get("evaluation_date") or case.as_of.isoformat())[:10]
+    condition = alps_condition(patient_id, str(category), when, a.get("subtype"))
     ver = condition["verificationStatus"]["coding"][0]["code"]
     sugg = _suggestion(f"Record ALPS (ICD-10-CM D89.82) as {ver}", "create",
                        f"Add ALPS to the problem list, verification status {ver}", condition)

@@ -33,6 +33,7 @@ from alpsdx.model import Case, ClinicalEvent, Finding, Observation, Variant
 __all__ = [
     "CASE_ID_SYSTEM",
     "OUTPUT_TAG",
+    "alps_condition",
     "case_to_resources",
     "evaluation_to_resources",
     "export_bundle",
@@ -483,6 +484,20 @@ def _evidence_text(evidence: Sequence[Mapping[str, Any]]) -> str:
     return "; ".join(parts)
 
 
+def alps_condition(patient_id: str, category: str, when: str, subtype: str | None = None) -> dict[str, Any]:
+    """ALPS as a Condition (ICD-10-CM D89.82): ``confirmed`` if definitive, ``provisional`` if probable."""
+    if category not in ("definitive", "probable"):
+        raise FHIRError("ALPS is recorded only for a definitive or probable evaluation", field="category",
+                        value=category, expected="definitive | probable")
+    res = _condition("alps", True, "", {"reference": f"Patient/{patient_id}"})
+    del res["id"]
+    res["verificationStatus"] = _verification("confirmed" if category == "definitive" else "provisional")
+    res["recordedDate"] = when
+    if subtype:
+        res["note"] = [{"text": f"Subtype: {subtype}"}]
+    return res
+
+
 def evaluation_to_resources(case: Case, assessment: Mapping[str, Any],
                             inputs: Sequence[Mapping[str, Any]] | None = None,
                             patient_id: str | None = None) -> list[dict[str, Any]]:
@@ -565,12 +580,9 @@ def evaluation_to_resources(case: Case, assessment: Mapping[str, Any],
     out = [report]
 
     if category in ("definitive", "probable"):
-        alps = _tagged(_condition("alps", True, f"{pid}-alps-condition", subject))
-        alps["verificationStatus"] = _verification("confirmed" if category == "definitive" else "provisional")
-        alps["recordedDate"] = when
+        alps = _tagged(alps_condition(pid, category, when, subtype))
+        alps["id"] = f"{pid}-alps-condition"
         alps["evidence"] = [{"detail": [{"reference": f"DiagnosticReport/{report_id}"}]}]
-        if subtype:
-            alps["note"] = [{"text": f"Subtype: {subtype}"}]
         out.append(alps)
 
     for i, item in enumerate(assessment.get("care", ()) or ()):
