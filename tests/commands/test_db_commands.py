@@ -127,3 +127,28 @@ def test_db_check_reports_a_tampered_file(capsys: pytest.CaptureFixture[str], db
     code, out, _ = run(capsys, "db", "check")
     assert code == 1
     assert f"PROBLEM file {fid}: content does not match its SHA-256" in out
+
+
+def test_export_one_patient_as_fhir(capsys: pytest.CaptureFixture[str], db_env: Path, tmp_path: Path) -> None:
+    pytest.importorskip("alpsdx.interop.fhir_export")
+    from alpsdx.interop.fhir_import import bundle_to_case
+
+    run(capsys, "db", "upgrade")
+    reg = open_registry(None)
+    case = load_case(EXAMPLES / "case-001-alps-fas-definitive.json")
+    pid = reg.save_case(case)
+    out = tmp_path / "bundle.json"
+    code, _, err = run(capsys, "export", "case-001", "--fhir", str(out))
+    assert code == 0, err
+    bundle = json.loads(out.read_text())
+    assert bundle["resourceType"] == "Bundle"
+    types = {e["resource"]["resourceType"] for e in bundle["entry"]}
+    assert {"Patient", "Observation", "DiagnosticReport"} <= types
+    back = bundle_to_case(bundle).case
+    assert [(o.analyte, o.value, o.unit, o.date) for o in back.observations] == \
+        [(o.analyte, o.value, o.unit, o.date) for o in case.observations]
+    # The registry id works too and gives the same Bundle.
+    code, _, _ = run(capsys, "export", str(pid), "--fhir", str(tmp_path / "b2.json"))
+    assert code == 0 and json.loads((tmp_path / "b2.json").read_text()) == bundle
+    reads = [(a["action"], a["entity"]) for a in reg.audit_rows(limit=6) if a["patient_id"] == pid]
+    assert ("read", "case") in reads and ("read", "evaluation") in reads

@@ -116,3 +116,29 @@ def test_unsupported_or_malformed_urls_are_typed_errors(url: str, field_value: s
         make_engine(url)
     assert err.value.field == "ALPSDX_DATABASE_URL"
     assert err.value.value == field_value
+
+
+def test_upgrade_keeps_rows_written_under_the_previous_revision(empty_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from alpsdx.store import Registry
+
+    eng = make_engine(empty_url)
+    try:
+        db.upgrade(eng, "0001")
+        now = dt.datetime.now(dt.UTC)
+        with eng.begin() as conn:
+            conn.execute(text("INSERT INTO patients (id, external_id, sex, created_at, updated_at) "
+                              "VALUES (1, 'old-1', 'female', :t, :t)"), {"t": now})
+            conn.execute(text("INSERT INTO observations (patient_id, analyte, value, unit, canonical_value, "
+                              "canonical_unit, date, recorded_at) VALUES (1, 'igg', 12.5, 'g/L', 1250, 'mg/dL', :d, :t)"),
+                         {"d": dt.date(2025, 1, 2), "t": now})
+            conn.execute(text("INSERT INTO variants (patient_id, gene, origin, zygosity, recorded_at) "
+                              "VALUES (1, 'FAS', 'germline', 'heterozygous', :t)"), {"t": now})
+        upgrade(eng)
+        assert db.current_revision(eng) == db.head_revision()
+        case = Registry(eng, tmp_path / "up").load_case(1)
+        assert case.id == "old-1"
+        assert [(o.analyte, o.value, o.unit, o.date, o.tcrab_gated) for o in case.observations] == \
+            [("igg", 12.5, "g/L", dt.date(2025, 1, 2), None)]
+        assert [(v.gene, v.origin) for v in case.variants] == [("FAS", "germline")]
+    finally:
+        eng.dispose()

@@ -310,3 +310,15 @@ def test_openapi_describes_every_api_route(app: Any) -> None:
     assert "application/octet-stream" in upload["requestBody"]["content"]
     evaluate = spec["paths"]["/api/evaluate"]["post"]
     assert {"application/json", "application/yaml"} <= set(evaluate["requestBody"]["content"])
+
+
+def test_stateless_evaluate_reads_a_fhir_bundle(app: Any) -> None:
+    fhir_export = pytest.importorskip("alpsdx.interop.fhir_export")
+    from alpsdx.interop.fhir_import import bundle_to_case
+
+    bundle = fhir_export.export_bundle(load_case(EXAMPLES / "case-006-probable-biomarkers.json"))
+    with _basic(app, "viewer") as c:
+        r = c.post("/api/evaluate", json=bundle)
+    assert r.status_code == 200, r.text
+    expected = assess(bundle_to_case(bundle).case)
+    assert (r.json()["category"], r.json()["case_id"]) == (expected["category"], expected["case_id"])
