@@ -12,6 +12,7 @@ from typing import Any
 
 from alpsdx import units
 from alpsdx.criteria.base import Context, Evidence, Rule, RuleResult, Status
+from alpsdx.errors import UnitError
 from alpsdx.model import Finding, Observation
 from alpsdx.units import dnt_percent_from_counts
 
@@ -76,6 +77,17 @@ def _finding_duration(f: Finding, ctx: Context) -> float | None:
     if f.onset is not None:
         return (ctx.as_of - f.onset).days / DAYS_PER_MONTH
     return None
+
+
+def _derive_pct(abs_obs: Observation | None, lym: Observation | None) -> float | str | None:
+    """DNT % of lymphocytes from the absolute counts; a note (str) when the counts cannot give
+    one (lymphocyte count 0, DNT above lymphocytes): the percentage then stays unknown."""
+    if abs_obs is None or lym is None:
+        return None
+    try:
+        return dnt_percent_from_counts(abs_obs.canonical_value, lym.canonical_value)
+    except UnitError as exc:
+        return f"DNT % of lymphocytes not derived from the counts: {exc}"
 
 
 def lymphoproliferation(rule: Rule, ctx: Context) -> RuleResult:
@@ -152,8 +164,11 @@ def dnt(rule: Rule, ctx: Context) -> RuleResult:
     if not any(a == "dnt_pct_lymphocytes" for a, _, _ in values):
         abs_obs, lym = ctx.latest("dnt_abs"), ctx.latest("lymphocytes_abs")
         t_lym = next((t for t in p["thresholds"] if t["analyte"] == "dnt_pct_lymphocytes"), None)
-        if abs_obs is not None and lym is not None and t_lym is not None:
-            pct = dnt_percent_from_counts(abs_obs.canonical_value, lym.canonical_value)
+        pct_or_note = _derive_pct(abs_obs, lym) if t_lym is not None else None
+        if isinstance(pct_or_note, str):
+            notes.append(pct_or_note)
+        elif pct_or_note is not None and abs_obs is not None and t_lym is not None:
+            pct = pct_or_note
             evidence.append(ctx.evidence(abs_obs))
             evidence.append(Evidence(item="dnt_pct_lymphocytes", value=round(pct, 4), unit="%",
                                      date=abs_obs.date, note="derived from dnt_abs and lymphocytes_abs"))
@@ -495,8 +510,11 @@ def _dnt_one(ctx: Context, analyte: str, op: str, value: float, upper: Mapping[s
         evidence.append(ctx.evidence(obs))
     elif analyte == "dnt_pct_lymphocytes":
         abs_obs, lym = ctx.latest("dnt_abs"), ctx.latest("lymphocytes_abs")
-        if abs_obs is not None and lym is not None:
-            pct, gated = dnt_percent_from_counts(abs_obs.canonical_value, lym.canonical_value), abs_obs.tcrab_gated
+        derived = _derive_pct(abs_obs, lym)
+        if isinstance(derived, str):
+            notes.append(derived)
+        elif derived is not None and abs_obs is not None:
+            pct, gated = derived, abs_obs.tcrab_gated
             evidence.append(ctx.evidence(abs_obs))
             evidence.append(Evidence(item="dnt_pct_lymphocytes", value=round(pct, 4), unit="%",
                                      date=abs_obs.date, note="derived from dnt_abs and lymphocytes_abs"))
