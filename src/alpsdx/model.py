@@ -61,7 +61,9 @@ class _Carried(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # allow_inf_nan=False: a NaN or infinite number anywhere (durations, doses, VAF, sizes)
+    # is refused, never compared (NaN > x is silently False).
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
 
 
 def _not_future(value: dt.date | None, info_name: str) -> dt.date | None:
@@ -396,17 +398,75 @@ def case_from_dict(data: Any, source: str | None = None) -> Case:
         raise _input_error(exc, source) from None
 
 
+def _no_duplicate_keys(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """JSON object hook: a repeated key would silently drop the first value, so refuse it."""
+    out: dict[Any, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: Any) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+# libyaml's parser when present: linear time and a nesting limit, where the pure-Python
+# parser takes seconds on a few kB of nested brackets before hitting the recursion limit.
+_SafeBase: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictYAMLLoader(_SafeBase):  # type: ignore[misc]
+    """SafeLoader that refuses repeated mapping keys (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key)
+                seen.add(key)
+            except TypeError:  # unhashable key: construct_mapping reports it below
+                break
+        result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return result
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def parse_case_text(text: str, *, fmt: Literal["json", "yaml", "auto"] = "auto", source: str | None = None) -> Case:
-    """Parse case JSON or YAML text (``auto``: JSON when it starts with '{')."""
+    """Parse case JSON or YAML text (``auto``: JSON when it starts with '{').
+
+    Every failure is an ``InputError``: malformed text, repeated keys, nesting too deep to
+    parse, integers too long to convert, impossible YAML dates.
+    """
     stripped = text.lstrip()
     if fmt == "auto":
         fmt = "json" if stripped.startswith("{") else "yaml"
     try:
-        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+        if fmt == "json":
+            data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        else:
+            data = yaml.load(text, Loader=_StrictYAMLLoader)
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", field=source) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {exc}", field=source) from None
+        raise InputError(f"not valid YAML: {_one_line(str(exc))}", field=source) from None
+    except _DuplicateKey as exc:
+        raise InputError("key given twice (one value would be silently dropped)", field=source,
+                         value=_one_line(str(exc.key))[:80]) from None
+    except RecursionError:
+        raise InputError(f"{fmt.upper()} nested too deeply", field=source, expected="a case object") from None
+    except ValueError as exc:  # int() digit limit, impossible YAML dates (month 13, 30 February)
+        raise InputError(f"not valid {fmt.upper()}: {_one_line(str(exc))[:200]}", field=source) from None
     return case_from_dict(data, source)
 
 

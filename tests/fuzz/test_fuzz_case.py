@@ -1,0 +1,134 @@
+"""Fuzz the case parser (model.parse_case_text / case_from_dict / load_case) and evaluate what parses."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fuzz_helpers import REPO, fuzz_settings, mutated, outcome
+from hypothesis import given
+from hypothesis import strategies as st
+
+from alpsdx.criteria import evaluate_all
+from alpsdx.errors import InputError
+from alpsdx.model import case_from_dict, load_case, parse_case_text
+
+EXAMPLES = sorted(p for p in (REPO / "examples").glob("*") if p.suffix in (".json", ".yaml", ".yml"))
+SEEDS = [p.read_bytes() for p in EXAMPLES] or [b'{"id": "x", "age_years": 3}']
+JSON_SEEDS = [json.loads(p.read_text(encoding="utf-8")) for p in EXAMPLES if p.suffix == ".json"]
+
+
+def parse_and_evaluate(text: str, fmt: Any) -> None:
+    case = parse_case_text(text, fmt=fmt, source="fuzz")
+    for ev in evaluate_all(case).values():
+        json.dumps(ev.to_dict())
+
+
+@fuzz_settings(250)
+@given(st.text(max_size=300), st.sampled_from(["json", "yaml", "auto"]))
+def test_any_text(text: str, fmt: Any) -> None:
+    assert outcome(parse_and_evaluate, text, fmt) in ("valid", "typed error")
+
+
+@fuzz_settings(150)
+@given(mutated(SEEDS), st.sampled_from(["json", "yaml", "auto"]))
+def test_mutated_examples(data: bytes, fmt: Any) -> None:
+    assert outcome(parse_and_evaluate, data.decode("utf-8", errors="replace"), fmt) in ("valid", "typed error")
+
+
+JSON_LEAF = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
+                      st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+                      st.dates().map(str))
+JSON_VALUE = st.recursive(JSON_LEAF, lambda inner: st.lists(inner, max_size=3)
+                          | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+@fuzz_settings(200)
+@given(st.data())
+def test_examples_with_one_value_replaced(data: st.DataObject) -> None:
+    """Structure-aware: an example case with any one value (at any depth) replaced."""
+    doc = copy.deepcopy(data.draw(st.sampled_from(JSON_SEEDS)))
+    path = data.draw(st.sampled_from(_paths(doc)[1:]))
+    node = doc
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = data.draw(JSON_VALUE)
+    res = outcome(lambda: [json.dumps(e.to_dict()) for e in evaluate_all(case_from_dict(doc, "fuzz")).values()])
+    assert res in ("valid", "typed error")
+
+
+# --- regressions: each was found by fuzzing (docs/reliability.md) ------------------------------
+
+@pytest.mark.parametrize(("text", "fmt", "message"), [
+    ("[" * 100_000 + "]" * 100_000, "json", "nested too deeply"),
+    ('{"id": ' + "[" * 5000 + "]" * 5000 + "}", "json", "nested too deeply"),
+    ("id: " + "[" * 5000 + "]" * 5000, "yaml", "nested too deeply|maximum nesting depth"),
+    ("- " * 3000 + "x", "yaml", "nested too deeply|maximum nesting depth"),  # block nesting
+    ('{"id": "x", "age_years": ' + "9" * 5000 + "}", "json", "not valid JSON"),
+    ("id: x\nage_years: " + "9" * 5000, "yaml", "not valid YAML"),
+    ("id: x\nbirth_date: 2025-13-45\n", "yaml", "month must be in 1..12"),
+    ("id: x\nbirth_date: 2025-02-30\n", "yaml", "day is out of range"),
+    ('{"id": "x", "id": "y"}', "json", "key given twice"),
+    ("id: x\nage_years: 3\nid: y\n", "yaml", "key given twice"),
+])
+def test_regression_parser_errors_are_typed(text: str, fmt: Any, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        parse_case_text(text, fmt=fmt)
+
+
+@pytest.mark.parametrize("where", [
+    {"findings": {"lymphadenopathy": {"present": True, "duration_months": float("inf")}}},
+    {"apoptosis_assays": [{"result": "defective", "pct_of_control": float("inf")}]},
+    {"medications": [{"name": "sirolimus", "dose_mg": float("inf")}]},
+    {"clinical_events": [{"kind": "node_size", "site": "neck", "value": float("inf")}]},
+    {"observations": [{"analyte": "igg", "value": float("nan"), "unit": "mg/dL"}]},
+    {"age_years": float("nan")},
+])
+def test_regression_non_finite_numbers_refused(where: dict[str, Any]) -> None:
+    text = json.dumps({"id": "x", "age_years": 3, **where})  # json.dumps writes Infinity / NaN
+    with pytest.raises(InputError):
+        parse_case_text(text)
+
+
+def test_regression_yaml_error_is_one_line() -> None:
+    with pytest.raises(InputError) as exc:
+        parse_case_text("? [a, b]\n: x\n", fmt="yaml")
+    assert "\n" not in str(exc.value)
+
+
+def test_yaml_merge_keys_still_work() -> None:
+    c = parse_case_text("id: x\nage_years: 3\nfindings:\n  splenomegaly: &s {present: true}\n"
+                        "  lymphadenopathy:\n    <<: *s\n    duration_months: 7\n")
+    assert c.findings.lymphadenopathy is not None and c.findings.lymphadenopathy.present is True
+
+
+def test_regression_zero_lymphocytes_with_absolute_dnt_evaluates() -> None:
+    # dnt_percent_from_counts refuses a zero lymphocyte count; the criteria must say so and
+    # leave the DNT criterion unknown rather than fail the whole evaluation.
+    c = parse_case_text(json.dumps({"id": "x", "age_years": 3, "observations": [
+        {"analyte": "dnt_abs", "value": 5, "unit": "/uL"},
+        {"analyte": "lymphocytes_abs", "value": 0, "unit": "10*9/L"}]}))
+    evs = evaluate_all(c)
+    assert evs["nih1999"].status_of("required.dnt").value == "unknown"
+    assert any("not derived from the counts" in n for r in evs["nih1999"].criteria for n in r.notes)
+
+
+def test_load_case_non_utf8_file_is_typed(tmp_path: Path) -> None:
+    p = tmp_path / "c.json"
+    p.write_bytes(b'{"id": "\xff"}')
+    with pytest.raises(InputError, match="not UTF-8"):
+        load_case(p)
