@@ -63,3 +63,37 @@ def test_concurrent_writers_lose_nothing_and_keep_the_chain(engine: Engine, empt
     # Per writer: create+evaluate, AUDIT_ONLY reads, 2 x (create observation + evaluate).
     for i in range(WRITERS):
         assert actors[f"writer{i}"] == 2 + AUDIT_ONLY + 4
+
+
+def test_sqlite_read_only_work_does_not_wait_for_a_writer(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Session checks and log listings read a WAL snapshot; audited patient reads are writes and queue."""
+    import sqlite3
+
+    import pytest
+
+    from alpsdx.errors import StoreError
+    from alpsdx.store import db, upgrade
+
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 300)
+    path = tmp_path / "r.sqlite3"
+    eng = make_engine(f"sqlite:///{path}")
+    upgrade(eng)
+    reg = Registry(eng, tmp_path / "up")
+    uid = reg.create_user("reader", "long enough pw", "viewer")
+    token, _ = reg.create_session(uid)
+    pid = reg.create_patient(Case(id="locked", age_years=3))
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        user, _ = reg.session_user(token)
+        assert user["username"] == "reader"
+        assert reg.count_patients() == 1
+        assert reg.audit_rows(limit=1)[0]["action"] == "evaluate"
+        assert reg.verify_audit()[1] == []
+        with pytest.raises(StoreError):  # the read is audited, so it needs the write lock
+            reg.load_case(pid)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        eng.dispose()
+    assert reg.load_case(pid).id == "locked"

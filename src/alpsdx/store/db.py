@@ -22,6 +22,8 @@ __all__ = ["DEFAULT_SQLITE_PATH", "database_url", "make_engine", "session_factor
 DEFAULT_SQLITE_PATH = Path("var") / "alpsdx.sqlite3"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option marking an engine whose transactions only read (SQLite: deferred BEGIN).
+READ_ONLY = "alpsdx_read_only"
 
 
 def database_url(url: str | None = None) -> str:
@@ -73,7 +75,12 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only work (see READ_ONLY) starts a deferred transaction: under WAL it reads a
+        # snapshot without waiting for a writer. Everything else takes the write lock up front.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select, text
+from sqlalchemy import Engine, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -36,7 +36,7 @@ from alpsdx.model import (
 )
 from alpsdx.store import audit as _audit
 from alpsdx.store.audit import SYSTEM, Actor
-from alpsdx.store.db import session_factory
+from alpsdx.store.db import READ_ONLY, session_factory
 from alpsdx.store.models import (
     AssayRow,
     AuditRow,
@@ -149,13 +149,20 @@ class Registry:
     def __init__(self, engine: Engine, upload_dir: str | Path | None = None) -> None:
         self.engine = engine
         self.Session = session_factory(engine)
+        # Transactions that never write (session checks, listings of users, the audit log)
+        # do not queue behind writers on SQLite.
+        self.ReadSession = session_factory(engine.execution_options(**{READ_ONLY: True}))
         self.upload_dir = Path(upload_dir) if upload_dir else Path("var") / "uploads"
 
     # ------------------------------------------------------------------ plumbing
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """One transaction; SQLAlchemy errors become ``StoreError`` (never leaked)."""
-        session = self.Session()
+    def transaction(self, read_only: bool = False) -> Iterator[Session]:
+        """One transaction; SQLAlchemy errors become ``StoreError`` (never leaked).
+
+        ``read_only`` transactions must not write (on SQLite they take no write lock, so a
+        write would fail if another writer got there first).
+        """
+        session = self.ReadSession() if read_only else self.Session()
         try:
             with session.begin():
                 yield session
@@ -339,7 +346,7 @@ class Registry:
 
     def count_patients(self) -> int:
         """How many patients (no identifiers; not audited)."""
-        with self.transaction() as s:
+        with self.transaction(read_only=True) as s:
             return int(s.scalar(select(func.count(Patient.id))) or 0)
 
     def list_patients(self, actor: Actor = SYSTEM, q: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
@@ -631,13 +638,13 @@ class Registry:
             _audit.append(s, actor, "update", "user", entity_id=u.id, detail={"role": role, "active": u.active})
 
     def list_users(self) -> list[dict[str, Any]]:
-        with self.transaction() as s:
+        with self.transaction(read_only=True) as s:
             return [{"id": u.id, "username": u.username, "role": u.role, "active": u.active,
                      "created_at": _iso(u.created_at)}
                     for u in s.scalars(select(User).order_by(User.id))]
 
     def count_users(self) -> int:
-        with self.transaction() as s:
+        with self.transaction(read_only=True) as s:
             return int(s.scalar(select(func.count(User.id))) or 0)
 
     def authenticate(self, username: str, password: str, remote_addr: str | None = None,
@@ -667,18 +674,20 @@ class Registry:
 
     def session_user(self, token: str) -> tuple[dict[str, Any], str] | None:
         """The (user, CSRF token) of a live session, else ``None``."""
-        with self.transaction() as s:
-            row = s.get(SessionRow, _sha256(token.encode()))
+        key = _sha256(token.encode())
+        with self.transaction(read_only=True) as s:
+            row = s.get(SessionRow, key)
             if row is None:
                 return None
             exp = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
-            if exp < utcnow():
-                s.delete(row)
-                return None
-            u = s.get(User, row.user_id)
-            if u is None or not u.active:
-                return None
-            return {"id": u.id, "username": u.username, "role": u.role}, row.csrf_token
+            expired = exp < utcnow()
+            u = None if expired else s.get(User, row.user_id)
+            if u is not None and u.active:
+                return {"id": u.id, "username": u.username, "role": u.role}, row.csrf_token
+        if expired:
+            with self.transaction() as s:
+                s.execute(delete(SessionRow).where(SessionRow.token_sha256 == key))
+        return None
 
     def delete_session(self, token: str, actor: Actor = SYSTEM) -> None:
         with self.transaction() as s:
@@ -691,7 +700,7 @@ class Registry:
     def audit_rows(self, limit: int = 200, before: int | None = None, patient_id: int | None = None,
                    action: str | None = None, actor: str | None = None) -> list[dict[str, Any]]:
         """Newest audit rows first, optionally only one patient's, one action's or one user's."""
-        with self.transaction() as s:
+        with self.transaction(read_only=True) as s:
             stmt = select(AuditRow).order_by(AuditRow.seq.desc()).limit(limit)
             if before is not None:
                 stmt = stmt.where(AuditRow.seq < before)
@@ -712,13 +721,13 @@ class Registry:
             _audit.append(s, actor, action, entity, entity_id=entity_id, patient_id=patient_id, detail=detail)
 
     def verify_audit(self) -> tuple[int, list[str]]:
-        with self.transaction() as s:
+        with self.transaction(read_only=True) as s:
             return _audit.verify_chain(s)
 
     def check(self, reproduce: bool = False) -> dict[str, Any]:
         """Integrity report: foreign keys, audit chain, stored files, optionally evaluations."""
         problems: list[str] = []
-        with self.transaction() as s:
+        with self.transaction(read_only=True) as s:
             if s.get_bind().dialect.name == "sqlite":
                 for r in s.execute(text("PRAGMA foreign_key_check")).all():
                     problems.append(f"foreign key: table {r[0]} row {r[1]} points at a missing {r[2]} row")
