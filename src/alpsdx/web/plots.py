@@ -79,11 +79,38 @@ def _knowledge_names() -> list[str]:
     return names
 
 
+def _ordered_names() -> list[str]:
+    """Criteria sets first (NIH 2009 leading), then the other knowledge files."""
+    names = _knowledge_names()
+    crit = sorted((n for n in names if n.startswith("criteria/")), key=lambda n: (n != "criteria/nih2009", n))
+    return crit + [n for n in names if not n.startswith("criteria/")]
+
+
+def _care_target_lines() -> list[Line]:
+    """The sirolimus target trough range in force (care site settings or the knowledge default)."""
+    try:
+        from alpsdx.care.settings import CareSettings
+    except ImportError:
+        return []
+    try:
+        cs = CareSettings.from_env()
+        lo, hi = float(cs.get("sirolimus_trough_low")), float(cs.get("sirolimus_trough_high"))
+        cite = cs.citation("sirolimus_trough_low")
+    except (AlpsdxError, KeyError):
+        return []
+    return [Line("sirolimus_trough", "target trough (site setting)" if cite == "site_setting" else "target trough",
+                 cite, low=lo, high=hi)]
+
+
 @lru_cache(maxsize=1)
 def knowledge_lines() -> dict[str, tuple[Line, ...]]:
-    """Thresholds and target ranges per analyte, gathered from every knowledge file."""
+    """Thresholds and target ranges per analyte, gathered from every knowledge file.
+
+    The same value stated by several sources is one line whose label names each source
+    (criteria sets first), so the plot shows every citation behind it.
+    """
     found: dict[str, list[Line]] = {}
-    for name in _knowledge_names():
+    for name in _ordered_names():
         try:
             data = knowledge.load(name)
         except AlpsdxError:
@@ -106,7 +133,7 @@ def knowledge_lines() -> dict[str, tuple[Line, ...]]:
                 except AlpsdxError:
                     return None
 
-            where = str(ctx.get("id") or name)
+            where = f"{name.removeprefix('criteria/')} {ctx.get('id') or ''}".strip()
             if "value" in node and conv(node.get("value")) is not None:
                 op = str(node.get("op") or "")
                 line = Line(key, f"{where} {op}{node['value']:g} {unit}".replace("  ", " "), ctx.get("citation"),
@@ -115,10 +142,28 @@ def knowledge_lines() -> dict[str, tuple[Line, ...]]:
                 line = Line(key, f"{where} target", ctx.get("citation"), low=conv(node.get("low")), high=conv(node.get("high")))
             else:
                 continue
-            bucket = found.setdefault(key, [])
-            if all((x.value, x.low, x.high) != (line.value, line.low, line.high) for x in bucket):
-                bucket.append(line)
+            _merge(found.setdefault(key, []), line)
+    for line in _care_target_lines():
+        _merge(found.setdefault(line.analyte, []), line)
     return {k: tuple(v) for k, v in found.items()}
+
+
+def _same(a: Line, b: Line) -> bool:
+    def close(x: float | None, y: float | None) -> bool:
+        return (x is None and y is None) or (x is not None and y is not None and abs(x - y) <= 1e-9 * max(1.0, abs(x)))
+
+    return close(a.value, b.value) and close(a.low, b.low) and close(a.high, b.high)
+
+
+def _merge(bucket: list[Line], line: Line) -> None:
+    for i, have in enumerate(bucket):
+        if _same(have, line):
+            cites = [c for c in (have.citation or "").split("; ") if c]
+            if line.citation and line.citation not in cites:
+                cites.append(line.citation)
+            bucket[i] = Line(have.analyte, have.label, "; ".join(cites) or None, have.value, have.low, have.high)
+            return
+    bucket.append(line)
 
 
 def _age_at(birth: dt.date | None, age_years: float | None, as_of: dt.date, when: dt.date) -> float | None:
