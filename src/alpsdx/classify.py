@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from alpsdx import knowledge
@@ -40,16 +40,24 @@ def _cite(key: str | None) -> str:
     return f" [{key}]" if key else ""
 
 
-def _origin(v: Variant) -> tuple[str, str]:
-    """Reported origin, else the genetics module's inference from VAF (with its basis)."""
-    if v.origin != "unknown":
-        return v.origin, "reported origin"
-    try:
-        from alpsdx.genetics import annotate
-    except ImportError:  # genetics lands with issue #4
-        return "unknown", "origin not reported"
-    ann = annotate(v).to_dict()
-    return str(ann.get("origin") or "unknown"), str(ann.get("origin_basis") or "origin not reported")
+@lru_cache(maxsize=4096)
+def _origins(variants: tuple[Variant, ...]) -> tuple[tuple[str, str], ...]:
+    """Each variant's (origin, basis): reported, else inferred from VAF by the genetics module,
+    which sees every sample of the same change together (blood vs sorted DNT)."""
+    from alpsdx.genetics import annotate_all
+
+    out: list[tuple[str, str]] = []
+    for v, ann in zip(variants, annotate_all(variants), strict=True):
+        if v.origin != "unknown":
+            out.append((v.origin, "reported origin"))
+        else:
+            d = ann.to_dict()
+            out.append((str(d.get("origin") or "unknown"), str(d.get("origin_basis") or "origin not reported")))
+    return tuple(out)
+
+
+def _origin(case: Case, i: int) -> tuple[str, str]:
+    return _origins(tuple(case.variants))[i]
 
 
 def _describe(v: Variant) -> str:
@@ -61,11 +69,11 @@ def _subtype(case: Case, ev: Evaluation) -> tuple[str | None, str]:
         return None, f"no subtype: {ev.criteria_set} category is {ev.category.value}"
     genes = related_genes()
     for gene in ALPS_GENES:
-        for v in case.variants:
+        for i, v in enumerate(case.variants):
             if v.gene != gene or not v.is_pathogenic:
                 continue
             entry = genes.get(gene, {})
-            origin, basis = _origin(v)
+            origin, basis = _origin(case, i)
             if origin == "somatic" and entry.get("subtype_somatic"):
                 return str(entry["subtype_somatic"]), f"somatic pathogenic {_describe(v)} ({basis})"
             sub = str(entry.get("subtype_germline") or f"ALPS-{gene}")

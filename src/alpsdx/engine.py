@@ -51,16 +51,20 @@ def _care(case: Case) -> list[dict[str, Any]]:
 
 
 @lru_cache(maxsize=4096)
-def _annotated(variant: Variant) -> str:
-    """Annotation is pure in the variant and costly (HGVS grammar): cache it, as JSON so
-    every caller gets its own copy."""
-    from alpsdx.genetics import annotate
+def _annotated(variants: tuple[Variant, ...]) -> str:
+    """Annotation is pure in the variants and costly (HGVS grammar): cache it, as JSON so
+    every caller gets its own copy. All of a case's variants go together, so the same change
+    seen in blood and in sorted DNT informs each sample's origin."""
+    from alpsdx.genetics import annotate_all
 
-    return json.dumps(annotate(variant).to_dict())
+    return json.dumps([a.to_dict() for a in annotate_all(variants)])
 
 
 def _variants(case: Case) -> list[dict[str, Any]]:
-    return [json.loads(_annotated(v)) for v in case.variants]
+    if not case.variants:
+        return []
+    result: list[dict[str, Any]] = json.loads(_annotated(tuple(case.variants)))
+    return result
 
 
 _WORD = re.compile(r"[a-z][a-z0-9_]+")

@@ -188,9 +188,6 @@ def test_case_then_evaluate_sorted_dnt_gives_alps_sfas(
     assert res["subtype"] == "ALPS-sFAS"
 
 
-@pytest.mark.xfail(strict=True, reason="engine.assess annotates each variant alone; it should call "
-                   "genetics.annotate_all(case.variants) so the blood and sorted-DNT records of one "
-                   "change inform each other's origin (lead's file)")
 def test_evaluate_annotates_one_change_in_two_samples_consistently(
     gdata: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
