@@ -8,7 +8,6 @@ Examples are derandomized (the same inputs every run, so CI is stable) unless
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "flow"))  # fcs_writer: the project's test FCS writer
 
 RANDOM = os.environ.get("ALPSDX_FUZZ_RANDOM") == "1"
 
