@@ -53,11 +53,16 @@ def test_demo_loads_examples_once_and_prints_generated_password_once(runner_env:
     # Every loaded patient was evaluated and stamped with the knowledge-base version.
     for row in reg.list_patients():
         assert reg.evaluations(row["id"])[0]["kb_version"]
+    # The cookie-signing key is kept owner-only, so sessions survive a restart.
+    key = runner_env / "var" / "secret_key"
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_text()) >= 32
+    first_key = key.read_text()
     second = runner.invoke(cli.app, ["demo", "--no-serve", "--examples", str(folder)])
     assert second.exit_code == 0, second.output
     assert "already holds 2 patients" in second.output
     assert "password" not in second.output
     assert reg.count_patients() == 2 and reg.count_users() == 1
+    assert key.read_text() == first_key
 
 
 def test_demo_takes_admin_password_from_env(runner_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:

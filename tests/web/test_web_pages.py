@@ -140,5 +140,9 @@ def test_trend_plots_are_png_and_unknown_groups_404(as_role) -> None:  # type: i
         r = s.get(f"/patients/{pid}/plots/{group}.png")
         assert r.status_code == 200
         assert r.content[:8] == b"\x89PNG\r\n\x1a\n"
+    page = s.get(f"/patients/{pid}").text
+    assert f'src="/patients/{pid}/plots/blood.png"' in page
+    assert f'src="/patients/{pid}/plots/igg.png"' not in page  # no IgG recorded: listed, not drawn
+    assert "No values recorded yet for:" in page and "Immunoglobulin G" in page
     assert s.get(f"/patients/{pid}/plots/nope.png").status_code == 404
     assert s.get("/patients/999999").status_code == 404

@@ -38,17 +38,28 @@ def _cli_actor():  # type: ignore[no-untyped-def]
     return Actor(f"cli:{who}", "admin", "cli")
 
 
-def _settings(development: bool = False):  # type: ignore[no-untyped-def]
-    """Settings from the environment; without ``ALPSDX_SECRET_KEY`` a random per-process key
-    signs the cookies (sessions then end when the server stops)."""
+def _settings(keep_secret: Path | None = None):  # type: ignore[no-untyped-def]
+    """Settings from the environment. Without ``ALPSDX_SECRET_KEY`` a random key signs the
+    cookies: kept in ``keep_secret`` (owner-only file) when given, so sessions survive a
+    restart, else for this process only."""
     from alpsdx.web.settings import Settings
 
     settings = Settings.from_env()
-    if not settings.secret_key:
-        settings.secret_key = secrets.token_urlsafe(32)
-        typer.echo("note: ALPSDX_SECRET_KEY is not set; a random key signs this run's sessions", err=True)
-    if development:
-        settings.env = "development"
+    if settings.secret_key:
+        return settings
+    if keep_secret is not None:
+        if keep_secret.exists():
+            settings.secret_key = keep_secret.read_text().strip()
+        else:
+            keep_secret.parent.mkdir(parents=True, exist_ok=True)
+            key = secrets.token_urlsafe(32)
+            fd = os.open(keep_secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(key)
+            settings.secret_key = key
+        return settings
+    settings.secret_key = secrets.token_urlsafe(32)
+    typer.echo("note: ALPSDX_SECRET_KEY is not set; a random key signs this run's sessions", err=True)
     return settings
 
 
@@ -126,7 +137,7 @@ def demo_cmd(
     """Set up a local registry (migrate, load examples/ if empty, create admin) and serve it."""
     from alpsdx.web.app import create_app
 
-    app = create_app(_settings())
+    app = create_app(_settings(keep_secret=Path("var") / "secret_key"))
     reg = app.state.registry
     folder = examples or _default_examples()
     if not folder.is_dir():

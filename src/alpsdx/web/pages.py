@@ -168,13 +168,15 @@ def _patient_ctx(request: Request, pid: int, p: Principal) -> dict[str, Any]:
     rec = _reg(request).patient_record(pid, actor_for(request, p))
     case = rec["case"]
     ev = rec["evaluation"] or {}
+    have = {o["analyte"] for o in rec["observations"]}
     return {
         "rec": rec,
         "case": case,
         "ev": ev,
         "age": case.age,
         "analytes": sorted(units.analytes().items()),
-        "plots": plots.PLOTS,
+        "plots": {g: spec for g, spec in plots.PLOTS.items() if have & set(spec[1])},
+        "plots_empty": [spec[0] for g, spec in plots.PLOTS.items() if not have & set(spec[1])],
         "roles": ROLES,
         "today": today().isoformat(),
         "cytopenias": forms.CYTOPENIAS,
