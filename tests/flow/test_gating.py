@@ -174,12 +174,12 @@ def test_missing_scatter_is_a_gating_error(tmp_path):
     assert exc.value.field == "scatter" and "--channel" in exc.value.expected
 
 
-def test_points_in_polygon_even_odd():
+def test_points_in_polygon():
     square = np.array([[0, 0], [2, 0], [2, 2], [0, 2]], dtype=float)
     x = np.array([1, 3, 0.5, 1.999, -0.1])
     y = np.array([1, 1, 1.5, 0.001, 1])
     np.testing.assert_array_equal(points_in_polygon(square, x, y), [True, False, True, True, False])
-    # a self-crossing "bow tie": even-odd leaves the crossing regions as drawn
+    # a self-crossing "bow tie": both lobes are inside, the notches between them are not
     bow = np.array([[0, 0], [2, 2], [2, 0], [0, 2]], dtype=float)
     got = points_in_polygon(bow, np.array([1.0, 0.2, 1.8]), np.array([0.5, 1.0, 1.0]))
     assert got.tolist() == [False, True, True]

@@ -8,7 +8,8 @@ subsample; every gate is then applied to every event.
 Each gate is a small serialisable :class:`Gate` (name, channels, scales, parameters, parent)
 that can be drawn, re-applied to another file, or exported to FlowKit (gate ids are plain
 identifiers so FlowKit's own Gating-ML export re-imports). Range gates follow Gating-ML:
-``min <= x < max``; polygons use the even-odd rule, like FlowKit, in the gate's own space.
+``min <= x < max``; polygons use flowutils' winding-number test (edges inclusive), as
+FlowKit does, in the gate's own space.
 """
 
 from __future__ import annotations
@@ -179,41 +180,24 @@ class Gate:
 
 
 def points_in_polygon(vertices: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Even-odd (crossing-number) test of many points against one polygon, O(n log n).
+    """Which points (x, y) lie in the polygon: flowutils' winding-number test (edges
+    inclusive), the one FlowKit applies, after a bounding-box prefilter."""
+    from flowutils.gating import points_in_polygon as _pip
 
-    Points are sorted by y once; each edge then only touches the points in its y-span.
-    """
     n = x.shape[0]
     inside = np.zeros(n, dtype=bool)
     if n == 0:
         return inside
+    vertices = np.asarray(vertices, dtype=np.float64)
     xmin, ymin = vertices.min(axis=0)
     xmax, ymax = vertices.max(axis=0)
     cand = np.flatnonzero((x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
     if cand.size == 0:
         return inside
-    order = np.argsort(y[cand], kind="stable")
-    idx = cand[order]
-    ys = y[idx]
-    xs = x[idx]
-    par = np.zeros(idx.size, dtype=bool)
-    vx = vertices[:, 0]
-    vy = vertices[:, 1]
-    for i in range(len(vertices)):
-        x1, y1 = vx[i], vy[i]
-        x2, y2 = vx[i - 1], vy[i - 1]
-        if y1 == y2:
-            continue
-        lo, hi = (y1, y2) if y1 < y2 else (y2, y1)
-        # PNPOLY: the edge counts for points with lo <= y < hi
-        a = int(np.searchsorted(ys, lo, side="left"))
-        b = int(np.searchsorted(ys, hi, side="left"))
-        if a >= b:
-            continue
-        py = ys[a:b]
-        xint = x1 + (py - y1) * (x2 - x1) / (y2 - y1)
-        par[a:b] ^= xs[a:b] < xint
-    inside[idx] = par
+    pts = np.empty((cand.size, 2), dtype=np.float64)
+    pts[:, 0] = x[cand]
+    pts[:, 1] = y[cand]
+    inside[cand] = np.asarray(_pip(vertices, pts), dtype=bool)
     return inside
 
 

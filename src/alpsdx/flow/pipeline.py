@@ -139,14 +139,20 @@ def compensated_columns(events: np.ndarray, pnn: Sequence[str], spill: SpillMatr
                         value=list(spill.channels), expected="an invertible matrix") from None
     idx = [pnn.index(c) for c in spill.channels]
     out: dict[str, np.ndarray] = {}
-    comp = [c for c in wanted if c in spill.channels]
-    if comp:
-        js = [spill.channels.index(c) for c in comp]
-        block = events[:, idx] @ inv[:, js]
-        for k, c in enumerate(comp):
-            out[c] = np.ascontiguousarray(block[:, k])
     for c in wanted:
-        if c not in out:
+        if c in spill.channels:
+            # column j of observed @ inv: a sum over the matrix channels, skipping exact zeros
+            # (spillover matrices are sparse); same arithmetic as compensate(), no BLAS threads
+            j = spill.channels.index(c)
+            acc = np.zeros(events.shape[0], dtype=np.float64)
+            for k, col in enumerate(idx):
+                w = float(inv[k, j])
+                if w == 1.0:
+                    acc += events[:, col]
+                elif w != 0.0:
+                    acc += w * events[:, col]
+            out[c] = acc
+        else:
             out[c] = np.ascontiguousarray(events[:, pnn.index(c)])
     return out
 
