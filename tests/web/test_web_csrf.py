@@ -120,3 +120,21 @@ def test_wrong_password_is_refused_and_audited(app) -> None:  # type: ignore[no-
         assert "Wrong user name or password" in r.text
     rows = app.state.registry.audit_rows(limit=5)
     assert any(row["action"] == "login_failed" for row in rows)
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example", "https://evil.example/", "/pa\ntients"])
+def test_login_never_redirects_off_site(app, target: str) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(app, base_url="https://testserver") as c:
+        c.get("/login")
+        r = c.post("/login", data={"username": "viewer", "password": PASSWORDS["viewer"], "next": target,
+                                   "csrf_token": c.cookies.get("alpsdx_login_csrf")}, follow_redirects=False)
+        assert r.status_code == 303
+        assert r.headers["location"] == "/patients"
+
+
+def test_login_returns_to_the_page_asked_for(app) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(app, base_url="https://testserver") as c:
+        c.get("/login")
+        r = c.post("/login", data={"username": "viewer", "password": PASSWORDS["viewer"], "next": "/patients?q=x",
+                                   "csrf_token": c.cookies.get("alpsdx_login_csrf")}, follow_redirects=False)
+        assert r.headers["location"] == "/patients?q=x"

@@ -68,7 +68,10 @@ async def _form(request: Request, p: Principal) -> Any:
 
 
 def _safe_next(nxt: str | None) -> str:
-    if nxt and nxt.startswith("/") and not nxt.startswith("//"):
+    """A local path to go to after login; anything that could leave the site is dropped
+    (``//host``, ``/\\host`` which browsers read as ``//host``, control characters)."""
+    if (nxt and nxt.startswith("/") and not nxt.startswith(("//", "/\\")) and "\\" not in nxt
+            and all(c.isprintable() and not c.isspace() for c in nxt)):
         return nxt
     return "/patients"
 
