@@ -23,6 +23,7 @@ import asyncio
 import datetime as dt
 import json
 import multiprocessing as mp
+import os
 import statistics
 import tempfile
 import time
@@ -127,8 +128,11 @@ async def _load(method: str, url: str, bodies: list[bytes | None], headers: list
                 await asyncio.sleep(delay)
             async with sem:
                 body = bodies[k % len(bodies)]
-                res = await client.request(method, url, content=body, headers=headers[k])
-                if res.status_code != 200:
+                try:
+                    res = await client.request(method, url, content=body, headers=headers[k])
+                    if res.status_code != 200:
+                        errors += 1
+                except httpx.HTTPError:  # a dropped connection counts as an error, not a crash
                     errors += 1
             lat.append((time.perf_counter() - due) * 1000.0)
 
@@ -198,6 +202,9 @@ def main() -> None:
             proc.terminate()
             proc.join(10)
 
+    load = os.getloadavg()
+    print(f"host: {os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
+          "(other processes compete with the server and the load generator)")
     print(f"offered load {args.rate:g} req/s for {args.seconds:g} s per phase, <= {MAX_IN_FLIGHT} in flight, "
           f"{PATIENTS} patients cycled ({cards} cards for the last warm-up patient)")
     for name, r in (("discovery (baseline)", floor), ("patient-view", pv)):
