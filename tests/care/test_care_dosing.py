@@ -171,3 +171,23 @@ def test_dose_suggestions_only_for_candidates() -> None:
     assert {"dosing.bsa", "dosing.sirolimus_start", "dosing.mmf"} <= ids
     start = next(i for i in care_items(cyto) if i.id == "dosing.sirolimus_start")
     assert start.message.startswith("Starting dose by BSA")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.floats(0.5, 10), st.floats(0.5, 40))
+def test_proportional_suggestion_moves_the_predicted_trough_to_the_middle(dose: float, trough: float) -> None:
+    meds = [{"name": "sirolimus", "dose_mg": dose, "frequency": "daily", "start": "2025-01-01"}]
+    ta = assess_trough(case([("2025-05-01", trough)], meds))
+    assert ta is not None
+    if 5 <= trough <= 15:
+        assert ta.status == "in_range" and ta.suggested_daily_mg is None
+        return
+    assert ta.suggested_daily_mg is not None
+    predicted = trough * ta.suggested_daily_mg / dose  # linear kinetics
+    if ta.suggested_daily_mg < 40:  # not capped by the labelled maximum
+        assert abs(predicted - 10) <= trough * 0.05 / dose + 1e-9  # within the 0.1 mg rounding
+    assert (ta.suggested_daily_mg > dose) is (trough < 5)
