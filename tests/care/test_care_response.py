@@ -252,3 +252,13 @@ def test_no_reference_range_for_age_says_cr_cannot_be_judged() -> None:
              birth_date="2024-11-01")
     r = assess_lineage(c, "hemoglobin")
     assert r is not None and r.status == "partial" and any("cannot be judged" in n for n in r.notes)
+
+
+@pytest.mark.parametrize(("eval_date", "noted"), [("2025-04-11", False), ("2025-04-12", True)])
+def test_no_response_after_three_months_of_sirolimus_is_flagged(eval_date: str, noted: bool) -> None:
+    # start 2025-01-10; 3 months = 91.3 days -> 2025-04-11 is day 91, 2025-04-12 day 92
+    c = case("platelets", [("2025-01-05", 20.0), ("2025-02-01", 25.0), ("2025-02-15", 25.0)],
+             evaluation_date=eval_date)
+    item = next(i for i in care_items(c) if i.id == "response.platelets")
+    assert item.details["status"] == "no_response"
+    assert ("unusual in ALPS" in item.message) is noted and "bride2016" in item.extra_citations

@@ -373,7 +373,7 @@ _WORD = {"complete": "complete response", "partial": "partial response", "no_res
          "lost": "response lost"}
 
 
-def _lineage_item(r: LineageResponse) -> CareItem | None:
+def _lineage_item(r: LineageResponse, as_of: dt.date | None = None) -> CareItem | None:
     unit = _UNITS[r.analyte]
     start = r.course.start.isoformat()
     if r.status == "not_cytopenic_at_baseline":
@@ -397,10 +397,14 @@ def _lineage_item(r: LineageResponse) -> CareItem | None:
     if parts:
         msg += " (" + "; ".join(parts) + ")"
     msg += ". Criteria: CR " + str(r.thresholds["complete"]) + "; partial " + str(r.thresholds["partial"]) + "."
+    extra: tuple[str, ...] = ("bride2016",) if r.citation != "bride2016" else ()
+    exp = _spec()["sirolimus_expectation"]
+    if (r.status == "no_response" and r.course.drug in _SIROLIMUS and as_of is not None
+            and (as_of - r.course.start).days > float(exp["within_months"]) * 365.25 / 12):
+        msg += " " + str(exp["text"])
     if r.notes:
         msg += " " + " ".join(r.notes)
     severity: Any = "warning" if r.status in ("lost", "no_response") else "info"
-    extra = ("bride2016",) if r.citation != "bride2016" else ()
     return CareItem(f"response.{r.analyte}", msg, r.citation, severity, r.evidence, "response",
                     settings=r.settings, extra_citations=extra, details=r.to_dict())
 
@@ -413,7 +417,7 @@ def response_items(case: Case, settings: CareSettings | None = None,
     for analyte in LINEAGES:
         r = assess_lineage(case, analyte, s, treatment_start)
         if r is not None:
-            item = _lineage_item(r)
+            item = _lineage_item(r, case.as_of)
             if item is not None:
                 items.append(item)
     n = assess_lymphoproliferation(case, s, treatment_start)
