@@ -198,3 +198,43 @@ def test_points_in_polygon():
 def test_gate_ids_are_plain_identifiers():
     with pytest.raises(GatingError, match="identifier"):
         Gate("CD3+", "CD3+", "range", ("A",), ("linear",), None, bounds=((0.0, None),))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_grid_accelerated_polygon_equals_flowutils(seed):
+    """The grid shortcut never changes an answer, vertices and edge points included."""
+    from flowutils.gating import points_in_polygon as fu_pip
+
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(3, 80))
+    ang = rng.uniform(0, 2 * np.pi, k)
+    if seed % 2 == 0:
+        ang = np.sort(ang)  # simple star-shaped; odd seeds self-cross
+    rad = rng.uniform(0.2, 1.0, k)
+    scale = rng.uniform(10, 1e5, 2)
+    poly = np.column_stack([rad * np.cos(ang) * scale[0], rad * np.sin(ang) * scale[1]])
+    pts = rng.uniform(poly.min(0) * 1.1, poly.max(0) * 1.1, size=(60_000, 2))
+    t = rng.uniform(0, 1, k)
+    pts[:k] = poly
+    pts[k:2 * k] = poly + t[:, None] * (np.roll(poly, -1, axis=0) - poly)
+    ours = points_in_polygon(poly, pts[:, 0].copy(), pts[:, 1].copy())
+    np.testing.assert_array_equal(ours, np.asarray(fu_pip(poly, pts), dtype=bool))
+
+
+def test_threshold_from_linear_histogram_equals_logicle_values():
+    from alpsdx.flow.gating import (
+        Logicle,
+        find_threshold,
+        logicle_histogram,
+        threshold_from_histogram,
+    )
+
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.normal(30, 60, 30_000), 9000 * 10 ** rng.normal(0, 0.15, 20_000)])
+    xf = Logicle()
+    a = find_threshold(xf.forward(x), "CD3", max_depth=0.5, tail_fraction=0.02, fallback=0.45)
+    h, n = logicle_histogram(x, xf)
+    b = threshold_from_histogram(h, n, "CD3", max_depth=0.5, tail_fraction=0.02, fallback=0.45)
+    assert a == b
+    assert a.method == "valley" and a.clear
+    assert xf.inverse1(a.position) < 2000 < 9000  # between the negative and positive peaks

@@ -117,7 +117,9 @@ def check_time_gap(time: np.ndarray | None) -> list[QCFlag]:
     if time is None or time.size < 100:
         return []
     limit = qc_value("max_time_gap_fraction")
-    t = np.sort(time[np.isfinite(time)])
+    t = time[np.isfinite(time)]
+    if t.size > 1 and not bool(np.all(t[1:] >= t[:-1])):  # acquisition order is usually sorted
+        t = np.sort(t)
     span = float(t[-1] - t[0])
     if span <= 0:
         return []

@@ -1,0 +1,135 @@
+"""Benchmark: DNT from a raw FCS file, alpsdx vs FlowKit vs a raw numpy read (one run).
+
+A synthetic 1,000,000-event x 12-channel FCS 3.1 file (alpsdx.flow.synthetic, $SPILLOVER
+written) goes through read -> compensate -> logicle -> full gating:
+
+* alpsdx: ``read_fcs`` + ``analyse_data`` (automated gating; gates placed from the data);
+* FlowKit: ``Sample`` (flowio read) + ``GatingStrategy.gate_sample`` with the very same
+  gates (exported by ``alpsdx.flow.gating.to_flowkit``; compensation from the file's
+  $SPILLOVER, logicle transform) - its counts must equal ours or the run fails;
+* raw read: ``np.fromfile`` of the DATA segment (float32) reshaped to events x channels.
+
+Timings are the best of ``--repeat`` runs, in CPU time (process_time, every thread of this
+process) and in wall time. The ratios in RESULT use CPU time: the development machine is
+shared (its load average is often several times its core count), which inflates wall time
+at random; wall-time ratios are printed too. Peak memory of the alpsdx pipeline is traced
+with tracemalloc (numpy reports its buffers to it) and divided by the size of the float64
+event matrix. Run by hand:
+
+    .venv/bin/python benchmarks/bench_dnt.py [--events 1000000] [--repeat 3]
+
+The last line is ``RESULT speedup_vs_flowkit=... ratio_to_raw_read=... peak_mem_ratio=...``
+where ratio_to_raw_read is alpsdx's reader (read_fcs) over the raw read; the whole
+pipeline's ratio to the raw read is printed above it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import tempfile
+import time
+import tracemalloc
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
+    """Best CPU time (process_time, all threads) and best wall time of ``repeat`` runs."""
+    cpu, wall, out = float("inf"), float("inf"), None
+    for _ in range(repeat):
+        gc.collect()
+        c, w = time.process_time(), time.perf_counter()
+        out = fn()
+        cpu = min(cpu, time.process_time() - c)
+        wall = min(wall, time.perf_counter() - w)
+    return cpu, wall, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+
+    import flowkit as fk
+
+    from alpsdx.flow.fcs import read_fcs
+    from alpsdx.flow.gating import to_flowkit
+    from alpsdx.flow.pipeline import analyse_data
+    from alpsdx.flow.synthetic import SyntheticSpec, write_synthetic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.fcs"
+        t0 = time.perf_counter()
+        truth = write_synthetic(path, SyntheticSpec(n_events=args.events, dnt_pct_lymphocytes=2.5,
+                                                    seed=1))
+        print(f"generated {path.name}: {args.events:,} events in {time.perf_counter() - t0:.1f} s, "
+              f"{path.stat().st_size / 1e6:.1f} MB")
+
+        # -- raw numpy read of the DATA segment
+        first = read_fcs(path)
+        n, p = first.events.shape
+        begin = int(first.text["$BEGINDATA"])
+        matrix_bytes = n * p * 8
+        print(f"events x channels: {n:,} x {p}  (float64 matrix {matrix_bytes / 1e6:.0f} MB)")
+        del first
+
+        def raw() -> np.ndarray:
+            return np.fromfile(path, dtype="<f4", count=n * p, offset=begin).reshape(n, p)
+
+        t_raw, w_raw, _ = best_of(raw, args.repeat)
+
+        # -- alpsdx: read alone, then the whole pipeline
+        t_read, w_read, _ = best_of(lambda: read_fcs(path), args.repeat)
+
+        def ours() -> Any:
+            return analyse_data(read_fcs(path), keep_columns=False)
+
+        t_ours, w_ours, res = best_of(ours, args.repeat)
+
+        # -- FlowKit: same steps, same gates
+        gs = to_flowkit(res.gating.gates, res.xf, comp_ref="FCS")
+
+        def flowkit() -> dict[str, int]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                s = fk.Sample(str(path))
+                r = gs.gate_sample(s)
+            return {g: int(r.get_gate_count(g)) for g, _ in gs.get_gate_ids()}
+
+        t_fk, w_fk, fk_counts = best_of(flowkit, args.repeat)
+        if fk_counts != res.gating.counts:
+            raise SystemExit(f"FlowKit counts differ: {fk_counts} vs {res.gating.counts}")
+
+        # -- peak memory of the alpsdx pipeline
+        gc.collect()
+        tracemalloc.start()
+        ours()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+
+    d = res.to_dict()
+    print(f"truth DNT {truth.dnt_pct_lymphocytes:.3f} % of lymphocytes; alpsdx "
+          f"{d['dnt_pct_lymphocytes']:.3f} % (CI {d['dnt_pct_lymphocytes_ci'][0]:.3f}-"
+          f"{d['dnt_pct_lymphocytes_ci'][1]:.3f}); FlowKit counts identical: {fk_counts['dnt']:,} DNT")
+    print(f"{'':24s}{'CPU ms':>10s}{'wall ms':>10s}")
+    for label, c, w in (("raw numpy read", t_raw, w_raw), ("alpsdx read_fcs", t_read, w_read),
+                        ("alpsdx full pipeline", t_ours, w_ours),
+                        ("FlowKit same gates", t_fk, w_fk)):
+        print(f"{label:24s}{c * 1e3:10.1f}{w * 1e3:10.1f}")
+    print(f"alpsdx reader / raw read:       {t_read / t_raw:6.2f} x CPU  {w_read / w_raw:6.2f} x wall")
+    print(f"alpsdx pipeline / raw read:     {t_ours / t_raw:6.2f} x CPU  {w_ours / w_raw:6.2f} x wall")
+    print(f"FlowKit / alpsdx pipeline:      {t_fk / t_ours:6.2f} x CPU  {w_fk / w_ours:6.2f} x wall")
+    print(f"alpsdx peak traced memory {peak / 1e6:.0f} MB = {peak / matrix_bytes:.2f} x the event matrix")
+    print(f"RESULT speedup_vs_flowkit={t_fk / t_ours:.2f} ratio_to_raw_read={t_read / t_raw:.2f} "
+          f"peak_mem_ratio={peak / matrix_bytes:.2f} speedup_vs_flowkit_wall={w_fk / w_ours:.2f} "
+          f"pipeline_to_raw_read={t_ours / t_raw:.2f}")
+
+
+if __name__ == "__main__":
+    main()
