@@ -9,6 +9,7 @@ mmol/L <-> g/dL) use the analyte's molar mass from ``knowledge/data/analytes.yam
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Mapping
 from functools import cache, lru_cache
@@ -97,9 +98,24 @@ def _parse(unit: str) -> Any:
         return _parse_locked(unit)
 
 
+# Guards found by fuzzing: pint computes 10**N exactly, so "10*9222...2/L" hangs, "10*400/L"
+# overflows float and "10*-400/L" silently gives a factor of 0. No unit a laboratory reports
+# needs an exponent beyond 10^±24 (UCUM's largest prefixes) or more than a few dozen characters.
+_MAX_UNIT_LEN = 64
+_MAX_EXPONENT = 24
+_EXPONENT = re.compile(r"(?:\*|\^|(?<=[A-Za-z\])]))([+-]?\d+)")
+
+
 def _parse_locked(unit: str) -> Any:
     ureg = _registry()
     text = unit.strip()
+    if len(text) > _MAX_UNIT_LEN:
+        raise UnitError("unit string too long", field="unit", value=text[:40] + "...",
+                        expected=f"a UCUM unit of at most {_MAX_UNIT_LEN} characters")
+    for exp in _EXPONENT.findall(text):
+        if len(exp.lstrip("+-")) > 3 or abs(int(exp)) > _MAX_EXPONENT:
+            raise UnitError("unit exponent out of range", field="unit", value=unit,
+                            expected=f"exponents between -{_MAX_EXPONENT} and {_MAX_EXPONENT}")
     try:
         if text in ("1", ""):
             return ureg.Quantity(1, "dimensionless")
@@ -147,7 +163,13 @@ def _factor_locked(key: str, unit: str) -> float:
                 f"unit cannot be converted for {key}", field="unit", value=unit, expected=_accepted(key)
             )
         q = (source * source._REGISTRY.Quantity(float(molar), "g/mol")).to(target.units)
-    f = float(q.magnitude) / float(target.magnitude)
+    try:
+        f = float(q.magnitude) / float(target.magnitude)
+    except OverflowError:
+        f = math.inf
+    if not math.isfinite(f) or f == 0.0:
+        raise UnitError(f"unit gives no usable conversion factor for {key}", field="unit", value=unit,
+                        expected=_accepted(key))
     return f
 
 
