@@ -43,10 +43,8 @@ def disagreements(evals: dict[str, Evaluation]) -> list[str]:
 
 
 def _care(case: Case) -> list[dict[str, Any]]:
-    try:
-        from alpsdx.care import care_items
-    except ImportError:  # care lands with issue #5
-        return []
+    from alpsdx.care import care_items
+
     return [item.to_dict() for item in care_items(case)]
 
 
