@@ -571,7 +571,8 @@ def file_content(request: Request, patient_id: int, file_id: int, p: Principal =
 
 # ------------------------------------------------------------------ reports
 @router.get("/patients/{patient_id}/report", tags=["reports"], summary="The patient report as HTML",
-            response_class=HTMLResponse)
+            response_class=Response,  # errors stay documented as JSON (HTMLResponse would label them text/html)
+            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}})
 def report_html(request: Request, patient_id: int, p: Principal = Depends(viewer)) -> HTMLResponse:
     from alpsdx.report import build_html
 

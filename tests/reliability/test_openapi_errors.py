@@ -1,0 +1,58 @@
+"""Regressions found by schemathesis: every documented response names the media type the app
+really sends (errors are JSON, FHIR errors OperationOutcome), and every status the routes
+really answer with is documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from alpsdx.web.app import create_app
+from alpsdx.web.settings import Settings
+
+PASSWORD = "openapi-admin-pass-1"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    tmp: Path = tmp_path_factory.mktemp("openapi")
+    application = create_app(Settings(database_url=f"sqlite:///{tmp / 'r.sqlite3'}", secret_key="s" * 40,
+                                      upload_dir=tmp / "uploads"))
+    application.state.registry.create_user("admin", PASSWORD, "admin")
+    return application
+
+
+@pytest.fixture(scope="module")
+def spec(app: Any) -> dict[str, Any]:
+    with TestClient(app) as c:
+        return dict(c.get("/openapi.json").json())
+
+
+def _responses(spec: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    return dict(spec["paths"][path][method]["responses"])
+
+
+def test_api_errors_are_documented_as_json_even_on_html_routes(spec: dict[str, Any]) -> None:
+    for path, ops in spec["paths"].items():
+        if not path.startswith("/api/"):
+            continue
+        for method, op in ops.items():
+            for status in ("401", "403", "404", "422"):
+                content = op["responses"][status].get("content", {})
+                assert list(content) == ["application/json"], (method, path, status, list(content))
+
+
+def test_report_404_is_json_as_documented(app: Any, spec: dict[str, Any]) -> None:
+    import base64
+
+    auth = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+    with TestClient(app, base_url="https://testserver", headers={"Authorization": f"Basic {auth}"}) as c:
+        r = c.get("/api/patients/987654/report")
+    assert r.status_code == 404
+    assert r.headers["content-type"].split(";")[0] == "application/json"
+    assert r.json()["error"] == "NotFoundError"
+    ok = _responses(spec, "/api/patients/{patient_id}/report", "get")["200"]["content"]
+    assert list(ok) == ["text/html"]
