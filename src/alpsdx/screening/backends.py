@@ -53,6 +53,7 @@ def connect_spark(master: str = "local[2]", *, shuffle_partitions: int = 4) -> A
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.memory", os.environ.get("ALPSDX_SPARK_DRIVER_MEMORY", "2g"))
         .getOrCreate()
     )

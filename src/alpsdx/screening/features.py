@@ -245,6 +245,9 @@ def materialize(omop: OmopTables, expr: ir.Table, stem: str) -> ir.Table:
     if omop.backend == "duckdb":
         name = f"alpsdx_{stem}_{uuid.uuid4().hex[:12]}"
         return omop.con.create_table(name, expr, temp=True)
+    pre = getattr(omop.con, "_run_pre_execute_hooks", None)
+    if pre is not None:  # registers the in-memory concept tables first (Ibis cache skips it)
+        pre(expr)
     return expr.cache()
 
 
