@@ -56,3 +56,28 @@ def test_report_404_is_json_as_documented(app: Any, spec: dict[str, Any]) -> Non
     assert r.json()["error"] == "NotFoundError"
     ok = _responses(spec, "/api/patients/{patient_id}/report", "get")["200"]["content"]
     assert list(ok) == ["text/html"]
+
+
+def test_fhir_facade_documents_its_media_type_and_error_statuses(app: Any, spec: dict[str, Any]) -> None:
+    """schemathesis found 400/404 OperationOutcomes and application/fhir+json bodies undocumented."""
+    import base64
+
+    for path, ops in spec["paths"].items():
+        if not path.startswith("/fhir/"):
+            continue
+        for method, op in ops.items():
+            res = op["responses"]
+            want_200 = "application/json" if path == "/fhir/auth/token" else "application/fhir+json"
+            assert list(res["200"]["content"]) == [want_200], (method, path)
+            assert list(res["400"]["content"]) == ["application/fhir+json"], (method, path)
+            assert list(res["404"]["content"]) == ["application/fhir+json"], (method, path)
+            assert list(res["401"]["content"]) == ["application/json"], (method, path)
+    auth = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+    with TestClient(app, base_url="https://testserver", headers={"Authorization": f"Basic {auth}"}) as c:
+        unsupported = c.get("/fhir/Basic")
+        bad = c.get("/fhir/Observation")  # no patient
+        meta = c.get("/fhir/metadata")
+    assert unsupported.status_code == 404 and unsupported.json()["resourceType"] == "OperationOutcome"
+    assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
+    for r in (unsupported, bad, meta):
+        assert r.headers["content-type"].split(";")[0] == "application/fhir+json"
