@@ -494,8 +494,11 @@ def auto_gate(
     xf: Logicle | None = None,
     ranges: Mapping[str, float] | None = None,
     compensated: bool = True,
+    raw: Mapping[str, np.ndarray] | None = None,
 ) -> GatingResult:
-    """Gate the ALPS DNT panel. ``columns``: $PnN -> linear (compensated) values, one per event."""
+    """Gate the ALPS DNT panel. ``columns``: $PnN -> linear (compensated) values, one per event,
+    for the scatter channels and the gated markers. ``raw``: the detectors' uncompensated
+    values, on which off-scale events ($PnR) are counted (default: ``columns``)."""
     cfg = qc.settings()
     g = cfg["gating"]
     xf = xf or Logicle(float(g["logicle"]["T"]), float(g["logicle"]["W"]),
@@ -619,7 +622,9 @@ def auto_gate(
                             "no $SPILLOVER/$SPILL in the file and no matrix given: markers are uncompensated"))
     if ranges:
         labels = {v: k for k, v in panel.markers.items()}
-        chans = {c: col(c) for c in [*sc.values(), *panel.markers.values()] if c != sc.get("Time")}
+        src = raw if raw is not None else columns
+        chans = {c: src[c] for c in [*sc.values(), *panel.markers.values()]
+                 if c != sc.get("Time") and c in src}
         flags.extend(qc.check_saturation(chans, ranges, labels))
     if "Time" in sc:
         flags.extend(qc.check_time_gap(col(sc["Time"])))

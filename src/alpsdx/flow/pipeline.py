@@ -27,6 +27,7 @@ from alpsdx.flow.qc import QCFlag
 __all__ = ["DNTResult", "analyse_data", "analyse_fcs", "compensated_columns", "default_logicle"]
 
 ANALYTES = ("dnt_pct_lymphocytes", "dnt_pct_cd3", "dnt_pct_tcrab")
+GATED_MARKERS = ("CD3", "TCRab", "CD4", "CD8", "B220")
 
 
 def default_logicle() -> Logicle:
@@ -145,12 +146,14 @@ def compensated_columns(events: np.ndarray, pnn: Sequence[str], spill: SpillMatr
             # (spillover matrices are sparse); same arithmetic as compensate(), no BLAS threads
             j = spill.channels.index(c)
             acc = np.zeros(events.shape[0], dtype=np.float64)
+            tmp = np.empty_like(acc)
             for k, col in enumerate(idx):
                 w = float(inv[k, j])
                 if w == 1.0:
                     acc += events[:, col]
                 elif w != 0.0:
-                    acc += w * events[:, col]
+                    np.multiply(events[:, col], w, out=tmp)
+                    acc += tmp
             out[c] = acc
         else:
             out[c] = np.ascontiguousarray(events[:, pnn.index(c)])
@@ -181,14 +184,18 @@ def analyse_data(
         return _analyse_user_gates(fcs, gates, dnt_gate, spill_csv)
     panel: Panel = resolve_panel(fcs.pnn, fcs.pns, channel_overrides)
     spill, comp_name = _spill_for(fcs, spill_csv)
-    wanted = list(dict.fromkeys([*panel.scatter.values(), *panel.markers.values()]))
+    # compensate only what is gated; off-scale QC looks at the raw detector values
+    gated = [panel.markers[m] for m in GATED_MARKERS if m in panel.markers]
+    wanted = list(dict.fromkeys([*panel.scatter.values(), *gated]))
+    raw = {c: fcs.events[:, fcs.channel_index(c)]
+           for c in dict.fromkeys([*panel.scatter.values(), *panel.markers.values()])}
     if spill is not None:
         cols = compensated_columns(fcs.events, fcs.pnn, spill, wanted)
     else:
         cols = {c: np.ascontiguousarray(fcs.events[:, fcs.channel_index(c)]) for c in wanted}
     ranges = {c.pnn: c.range for c in fcs.channels}
     xf = default_logicle()
-    res = auto_gate(cols, panel, xf=xf, ranges=ranges, compensated=spill is not None)
+    res = auto_gate(cols, panel, xf=xf, ranges=ranges, compensated=spill is not None, raw=raw)
     c = res.counts
     counts = {
         "events": fcs.n_events,
