@@ -203,3 +203,19 @@ def test_evaluate_cli_reads_a_bundle(fdata: Path) -> None:
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert (out["category"], out["subtype"]) == ("definitive", "ALPS-FAS")
+
+
+def test_stopped_medication_without_end_is_listed_not_taken() -> None:
+    def med(rid: str, status: str, bounds: dict[str, str] | None = None) -> dict[str, Any]:
+        timing = {"repeat": {"boundsPeriod": bounds}} if bounds else {"code": {"text": "daily"}}
+        return {"resourceType": "MedicationRequest", "id": rid, "status": status, "intent": "order",
+                "medicationCodeableConcept": {"text": "Sirolimus 1 MG Oral Tablet"},
+                "subject": {"reference": "Patient/p1"}, "authoredOn": "2024-01-01",
+                "dosageInstruction": [{"timing": timing}]}
+
+    case, warnings = bundle_to_case(_mini(med("m-stop", "stopped"),
+                                          med("m-done", "completed", {"start": "2024-01-01", "end": "2024-06-01"}),
+                                          med("m-on", "active")))
+    assert [(m.name, m.start, m.end) for m in case.medications] == [
+        ("sirolimus", dt.date(2024, 1, 1), dt.date(2024, 6, 1)), ("sirolimus", dt.date(2024, 1, 1), None)]
+    assert any(w.resource == "MedicationRequest/m-stop" and "without an end date" in w.message for w in warnings)

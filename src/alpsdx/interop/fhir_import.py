@@ -836,6 +836,10 @@ def _medication(res: Mapping[str, Any], st: _State, label: str) -> None:
             data["route"] = d0["route"]["text"]
         elif _codings(d0.get("route")):
             data["route"] = _codings(d0["route"])[0].get("display") or _codings(d0["route"])[0].get("code")
+    if status in ("stopped", "completed") and "end" not in data:
+        st.warn(label, "status", f"{name}: status {status} without an end date; not imported (it would read "
+                                 "as still taken)")
+        return
     try:
         st.medications.append(Medication.model_validate(data))
     except ValidationError as exc:
