@@ -194,3 +194,40 @@ def test_bad_dataset_index(bad):
     with pytest.raises(FCSError) as exc:
         read_fcs_bytes(_good(), dataset=bad)
     assert exc.value.field == "dataset"
+
+
+# ----------------------------------------------------------------- fuzzing
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_SEEDS = {
+    "float": _good(),
+    "int": build(Spec(EV % 250, ["A", "B", "C", "D"], datatype="I", bits=[16, 8, 32, 16],
+                      ranges=[1024, 256, 2**32, 65536], byteord="4,3,2,1")),
+    "ascii": build(Spec(EV, ["A", "B", "C", "D"], datatype="A", bits=[6, 6, 6, 6],
+                        ranges=[10**6] * 4)),
+}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(sorted(_SEEDS)),
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6),
+    cut=st.one_of(st.none(), st.integers(0, 10**6)),
+)
+def test_any_corruption_gives_events_or_fcserror(kind, edits, cut):
+    """Flipped bytes anywhere (HEADER, TEXT, DATA) and truncation: the reader either
+    decodes events of the declared shape or raises FCSError - never another exception."""
+    data = bytearray(_SEEDS[kind])
+    for pos, val in edits:
+        data[pos % len(data)] = val
+    if cut is not None:
+        data = data[: cut % (len(data) + 1)]
+    try:
+        d = read_fcs_bytes(bytes(data))
+    except FCSError as exc:
+        assert exc.field is not None
+        return
+    assert d.events.ndim == 2 and d.events.shape[1] == len(d.channels)
+    assert d.events.dtype == np.float64
