@@ -369,3 +369,23 @@ def test_trough_fallback_at_the_site_setting_bounds(value: float, card_expected:
 def test_summary_is_cut_to_140_characters() -> None:
     c = cds.card("x" * 300, "info", "oliveira2010", "t")
     assert len(c["summary"]) == 140 and c["summary"].endswith("…")
+
+
+def test_order_select_mycophenolate_and_unrelated_orders(env: Env) -> None:
+    mmf = {"resourceType": "MedicationRequest", "id": "mr-2", "status": "draft", "intent": "order",
+           "medicationCodeableConcept": {"text": "mycophenolate mofetil 250 MG Oral Capsule"},
+           "subject": {"reference": "Patient/x"}}
+    other = {"resourceType": "MedicationRequest", "id": "mr-3", "status": "draft", "intent": "order",
+             "medicationCodeableConcept": {"text": "amoxicillin 250 MG Oral Capsule"},
+             "subject": {"reference": "Patient/x"}}
+    body = {"hook": "order-select", "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": "Practitioner/example", "patientId": str(env.alps_pid),
+                        "selections": ["MedicationRequest/mr-2", "MedicationRequest/mr-3"],
+                        "draftOrders": _draft(SPLENECTOMY, mmf, other)},
+            "prefetch": _prefetch(env, env.alps_pid)}
+    res = env.call("alpsdx-order-select", body)
+    assert res.status_code == 200, res.text
+    cards = res.json()["cards"]
+    assert [c["source"]["topic"]["code"] for c in cards] == ["mmf"]  # amoxicillin: no card; splenectomy not selected
+    _check_card(cards[0])
+    assert "mg per dose" in cards[0]["detail"]
