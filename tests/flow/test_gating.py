@@ -238,3 +238,25 @@ def test_threshold_from_linear_histogram_equals_logicle_values():
     assert a == b
     assert a.method == "valley" and a.clear
     assert xf.inverse1(a.position) < 2000 < 9000  # between the negative and positive peaks
+
+
+@pytest.mark.parametrize(
+    ("scenario", "kw"),
+    [
+        ("heavy debris", {"debris": 0.45}),
+        ("large monocyte cloud", {"mono": 0.30, "lymph": 0.30}),
+        ("many doublets", {"doublet_fraction": 0.15}),
+        ("lymphopenic", {"lymph": 0.12, "gran": 0.6}),
+    ],
+)
+def test_robust_to_debris_monocytes_doublets(tmp_path, scenario, kw):
+    p = tmp_path / "r.fcs"
+    truth = write_synthetic(p, SyntheticSpec(n_events=N_EVENTS, dnt_pct_lymphocytes=2.5, seed=7, **kw))
+    d = analyse_fcs(p).to_dict()
+    assert abs(d["dnt_pct_lymphocytes"] - truth.dnt_pct_lymphocytes) <= 0.25, scenario
+    lo, hi = d["dnt_pct_lymphocytes_ci"]
+    assert lo <= truth.dnt_pct_lymphocytes <= hi
+    # the lymphocyte gate keeps most lymphocytes and (almost) nothing else
+    assert 0.9 * truth.n_lymphocytes <= d["counts"]["lymphocytes"] <= 1.01 * truth.n_lymphocytes
+    codes = [f["code"] for f in d["qc"]]
+    assert ("few_lymphocytes" in codes) == (d["counts"]["lymphocytes"] < 10_000)
