@@ -46,7 +46,6 @@ __all__ = [
     "UnitTable",
     "band_table",
     "features",
-    "matched_measurements",
     "unit_table",
 ]
 
@@ -65,41 +64,17 @@ class UnitTable:
     report: pd.DataFrame  # analyte, unit_key, unit_ucum, rows, convertible, reason
 
 
-def _unit_key(omop: OmopTables, rc: ResolvedConcepts, t: ir.Table) -> ir.Table:
-    """Add ``unit_key``: the UCUM code of unit_concept_id when known, else unit_source_value."""
-    src = t.usrc.strip()
-    if rc.mode == "vocabulary" and len(rc.unit_concepts):
-        uc = ibis.memtable(rc.unit_concepts.rename(columns={"unit": "ucum"}))
-        j = t.left_join(uc, t.ucid == uc.unit_concept_id)
-        j = j.select(*[j[c] for c in t.columns], unit_key=j.ucum.coalesce(j.usrc.strip()))
-        # a filter between a select over a join and the next join works around an Ibis
-        # join-chain integrity check (person_id is never null in OMOP)
-        return j.filter(j.person_id.notnull())
-    return t.mutate(unit_key=src)
+KEY_COLUMNS = ("k_cid", "k_msrc", "k_ucid", "k_usrc")
 
 
-def matched_measurements(omop: OmopTables, rc: ResolvedConcepts) -> ir.Table:
-    """Measurement rows of the concept sets: person_id, d, v, analyte, unit_key (semi-join first)."""
+def _measurement_keys(omop: OmopTables) -> ir.Table:
+    """measurement with its lookup key: concept ids (0 when null) and source values ('' when null)."""
     m = omop["measurement"]
-    base = m.select(
+    return m.select(
         person_id=m.person_id, d=m.measurement_date, v=m.value_as_number,
-        cid=m.measurement_concept_id, ucid=m.unit_concept_id, usrc=m.unit_source_value,
-        msrc=m.measurement_source_value.strip(),
+        k_cid=m.measurement_concept_id.coalesce(0), k_msrc=m.measurement_source_value.coalesce(""),
+        k_ucid=m.unit_concept_id.coalesce(0), k_usrc=m.unit_source_value.coalesce(""),
     )
-    codes = ibis.memtable(rc.measurement_codes.rename(columns={"code": "mcode"}))
-    by_src = base.join(codes, base.msrc == codes.mcode)
-    cols = ["person_id", "d", "v", "cid", "ucid", "usrc"]
-    by_src = by_src.select(*[by_src[c] for c in cols], analyte=by_src.analyte)
-    if rc.mode == "vocabulary" and len(rc.measurement_ids):
-        ids = ibis.memtable(rc.measurement_ids.rename(columns={"concept_id": "mid"}))
-        by_id = base.join(ids, base.cid == ids.mid)
-        by_id = by_id.select(*[by_id[c] for c in cols], analyte=by_id.analyte)
-        # a row carrying a concept id is matched by it; source codes only where the id is 0
-        by_src = by_src.filter(by_src.cid.isnull() | (by_src.cid == 0))
-        matched = by_id.union(by_src, distinct=False)
-    else:
-        matched = by_src
-    return _unit_key(omop, rc, matched)
 
 
 def _ucum(unit: str | None, aliases: Mapping[str, str]) -> str | None:
@@ -115,43 +90,65 @@ def _ucum(unit: str | None, aliases: Mapping[str, str]) -> str | None:
 
 
 def unit_table(omop: OmopTables, rc: ResolvedConcepts, sets: ConceptSets | None = None) -> UnitTable:
-    """Scan the matched measurements once for their (analyte, unit) pairs and convert each.
+    """Scan measurement once for its distinct (concept, code, unit) keys; map and convert each.
 
-    Units are read as UCUM (after the cited alias map, e.g. ``K/uL`` -> ``10*3/uL``); a pair
-    whose unit is missing or cannot be converted to the analyte's canonical unit is listed
-    in ``report`` with its row count and is left out of every threshold (never guessed).
+    A key belongs to an analyte through its measurement_concept_id (vocabulary mode, when the
+    id is one of the resolved standard concepts) or else, where the id is 0, through its
+    measurement_source_value (LOINC or local code). Its unit is the UCUM code of
+    unit_concept_id (vocabulary mode) or unit_source_value read as UCUM after the cited alias
+    map (e.g. ``K/uL`` -> ``10*3/uL``). A key whose unit is missing or cannot be converted to
+    the analyte's canonical unit is listed in ``report`` with its row count and left out of
+    every threshold (never guessed). The resulting lookup table is the semi-join of the main
+    pass: concept set and unit factor in one small equi-join.
     """
     sets = sets or concept_sets()
-    mm = matched_measurements(omop, rc)
-    pairs = omop.con.execute(
-        mm.group_by("analyte", "unit_key").agg(rows=mm.count(), no_value=mm.v.isnull().sum())
-    )
+    mk = _measurement_keys(omop)
+    keys = omop.con.execute(mk.group_by(*KEY_COLUMNS).agg(rows=mk.count(), no_value=mk.v.isnull().sum()))
+    by_id: dict[int, str] = {}
+    if rc.mode == "vocabulary":
+        by_id = {int(c): str(a) for c, a in zip(rc.measurement_ids.concept_id, rc.measurement_ids.analyte, strict=True)}
+    by_code = {str(c).strip(): str(a) for c, a in zip(rc.measurement_codes.code, rc.measurement_codes.analyte,
+                                                      strict=True)}
+    ucum_of = ({int(c): str(u) for c, u in zip(rc.unit_concepts.unit_concept_id, rc.unit_concepts.unit, strict=True)}
+               if rc.mode == "vocabulary" else {})
     rows: list[dict[str, Any]] = []
-    for r in pairs.itertuples(index=False):
-        key = None if pd.isna(r.unit_key) else str(r.unit_key)
-        ucum = _ucum(key, sets.unit_aliases)
+    for r in keys.itertuples(index=False):
+        cid = int(r.k_cid)
+        analyte = by_id.get(cid) if cid != 0 else by_code.get(str(r.k_msrc).strip())
+        if cid != 0 and analyte is None and not by_id:
+            analyte = by_code.get(str(r.k_msrc).strip())  # source mode: ids are not looked at
+        if analyte is None:
+            continue
+        unit_key = ucum_of.get(int(r.k_ucid)) or (str(r.k_usrc).strip() or None)
+        ucum = _ucum(unit_key, sets.unit_aliases)
         factor: float | None = None
         reason = ""
         if ucum is None:
             reason = "no unit recorded"
         else:
             try:
-                factor = units.factor(str(r.analyte), ucum)
+                factor = units.factor(analyte, ucum)
             except UnitError as exc:
                 reason = str(exc)
-        rows.append({
-            "analyte": str(r.analyte), "unit_key": key, "unit_ucum": ucum, "rows": int(r.rows),
-            "no_value": int(r.no_value), "convertible": factor is not None, "factor": factor,
-            "reason": reason,
-        })
-    report = pd.DataFrame(rows, columns=["analyte", "unit_key", "unit_ucum", "rows", "no_value",
-                                         "convertible", "factor", "reason"])
-    report = report.astype({"rows": "int64", "no_value": "int64", "convertible": "bool", "factor": "float64"})
-    ok = report[report.convertible & report.unit_key.notna()]
+        rows.append({"k_cid": cid, "k_msrc": str(r.k_msrc), "k_ucid": int(r.k_ucid), "k_usrc": str(r.k_usrc),
+                     "analyte": analyte, "unit_key": unit_key, "unit_ucum": ucum, "rows": int(r.rows),
+                     "no_value": int(r.no_value), "convertible": factor is not None, "factor": factor,
+                     "reason": reason})
+    cols = ["k_cid", "k_msrc", "k_ucid", "k_usrc", "analyte", "unit_key", "unit_ucum", "rows", "no_value",
+            "convertible", "factor", "reason"]
+    full = pd.DataFrame(rows, columns=cols).astype(
+        {"k_cid": "int64", "k_ucid": "int64", "rows": "int64", "no_value": "int64", "convertible": "bool",
+         "factor": "float64"})
+    ok = full[full.convertible]
     factors = pd.DataFrame({
-        "f_analyte": ok.analyte.astype(str), "f_unit": ok.unit_key.astype(str),
-        "factor": ok.factor.astype("float64"),
+        "l_cid": ok.k_cid.astype("int64"), "l_msrc": ok.k_msrc.astype(str), "l_ucid": ok.k_ucid.astype("int64"),
+        "l_usrc": ok.k_usrc.astype(str), "f_analyte": ok.analyte.astype(str), "factor": ok.factor.astype("float64"),
     }).reset_index(drop=True)
+    report = (full.assign(unit_key=full.unit_key.astype(object))
+              .groupby(["analyte", "unit_key", "convertible", "reason"], dropna=False, as_index=False)
+              .agg(rows=("rows", "sum"), no_value=("no_value", "sum")))
+    report = report.astype({"rows": "int64", "no_value": "int64", "convertible": "bool"})
+    report["unit_key"] = report.unit_key.where(report.unit_key.notna(), None)
     return UnitTable(factors=factors, report=report.sort_values(["analyte", "unit_key"], na_position="first")
                      .reset_index(drop=True))
 
@@ -332,9 +329,10 @@ def lab_features(
                + bands.b_sex.map({s: i for i, s in enumerate(SEXES)}).astype("int64") * (AGE_MONTHS_MAX + 1)
                + bands.b_age.astype("int64")),
     )[["bk", "low", "high"]]
-    mm = matched_measurements(omop, rc)
+    mk = _measurement_keys(omop)
     fac = ibis.memtable(fac_df)
-    x = mm.join(fac, (mm.analyte == fac.f_analyte) & (mm.unit_key == fac.f_unit))
+    x = mk.join(fac, [mk.k_cid == fac.l_cid, mk.k_msrc == fac.l_msrc, mk.k_ucid == fac.l_ucid,
+                      mk.k_usrc == fac.l_usrc])
     x = x.select(person_id=x.person_id, d=x.d, a=x.a_code, val=x.v * x.factor)
     x = x.filter(x.val.notnull())
     x = x.join(persons, x.person_id == persons.pp_id, how="left")
