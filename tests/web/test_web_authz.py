@@ -32,7 +32,9 @@ def ids(app, fcs_bytes: bytes) -> dict[str, int]:  # type: ignore[no-untyped-def
     rec = reg.patient_record(pid)
     fid = next(f["id"] for f in rec["files"] if f["kind"] == "fcs")
     uid = reg.create_user("someone", "someone-pass-1", "viewer")
-    return {"pid": pid, "fid": fid, "uid": uid}
+    # The reports are rendered for a small record (the role check is what is tested here).
+    small = reg.create_patient(case_from_dict({"id": "authz-2", "sex": "male", "age_years": 9}))
+    return {"pid": pid, "fid": fid, "uid": uid, "small": small}
 
 
 def _case_file(n: int) -> dict[str, Any]:
@@ -53,8 +55,8 @@ MATRIX: dict[tuple[str, str], tuple[str, Builder, int]] = {
     ("GET", "/patients/{patient_id}/files/{file_id}/plot.png"): (
         "viewer", lambda s, i: s.get(f"/patients/{i['pid']}/files/{i['fid']}/plot.png"), 200),
     ("GET", "/patients/{patient_id}/files/{file_id}"): ("viewer", lambda s, i: s.get(f"/patients/{i['pid']}/files/{i['fid']}"), 200),
-    ("GET", "/patients/{patient_id}/report"): ("viewer", lambda s, i: s.get(f"/patients/{i['pid']}/report"), 200),
-    ("GET", "/patients/{patient_id}/report.pdf"): ("viewer", lambda s, i: s.get(f"/patients/{i['pid']}/report.pdf"), 200),
+    ("GET", "/patients/{patient_id}/report"): ("viewer", lambda s, i: s.get(f"/patients/{i['small']}/report"), 200),
+    ("GET", "/patients/{patient_id}/report.pdf"): ("viewer", lambda s, i: s.get(f"/patients/{i['small']}/report.pdf"), 200),
     ("POST", "/patients/{patient_id}/observations"): ("clinician", lambda s, i: s.post(
         f"/patients/{i['pid']}/observations", {"analyte": "igg", "value": "1200", "unit": "mg/dL", "date": "2025-01-02"}), 303),
     ("POST", "/patients/{patient_id}/variants"): ("clinician", lambda s, i: s.post(

@@ -18,17 +18,21 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from alpsdx.errors import InputError, NotFoundError
+
+if TYPE_CHECKING:
+    from alpsdx.store import Actor
 
 DEMO_HOST = "127.0.0.1"
 DEMO_PORT = 8000
 ADMIN_USER = "admin"
 
 
-def _cli_actor():  # type: ignore[no-untyped-def]
+def _cli_actor() -> Actor:
     from alpsdx.store import Actor
 
     try:

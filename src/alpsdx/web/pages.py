@@ -63,7 +63,8 @@ async def _form(request: Request, p: Principal) -> Any:
     form = await request.form()
     if p.via != "session":
         raise CSRFError()
-    check_csrf(request, p, form.get(CSRF_FIELD) if isinstance(form.get(CSRF_FIELD), str) else None)
+    token = form.get(CSRF_FIELD)
+    check_csrf(request, p, token if isinstance(token, str) else None)
     return form
 
 

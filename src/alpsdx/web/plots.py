@@ -248,7 +248,7 @@ def render(group: str, points: Sequence[Mapping[str, Any]], *, birth_date: dt.da
         handles, _labels = ax.get_legend_handles_labels()
         if handles:
             ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+    axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
     fig.autofmt_xdate()
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
