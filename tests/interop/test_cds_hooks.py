@@ -389,3 +389,19 @@ def test_order_select_mycophenolate_and_unrelated_orders(env: Env) -> None:
     assert [c["source"]["topic"]["code"] for c in cards] == ["mmf"]  # amoxicillin: no card; splenectomy not selected
     _check_card(cards[0])
     assert "mg per dose" in cards[0]["detail"]
+
+
+def test_no_suggestion_when_alps_is_already_recorded(env: Env) -> None:
+    pre = _prefetch(env, env.alps_pid)
+    recorded = {"resourceType": "Condition", "id": "alps-existing",
+                "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                                                   "code": "confirmed"}]},
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "D89.82"}]},
+                "subject": {"reference": f"Patient/{env.alps_pid}"}}
+    conditions = dict(pre["conditions"])
+    conditions["entry"] = [*conditions["entry"], {"resource": recorded}]
+    res = env.call("alpsdx-patient-view", _pv_body(env.alps_pid, prefetch={**pre, "conditions": conditions}))
+    assert res.status_code == 200, res.text
+    met = next(c for c in res.json()["cards"] if c["source"]["topic"]["code"] == "alps-criteria")
+    assert "suggestions" not in met and met["indicator"] == "info"
+    assert "already recorded" in met["detail"]

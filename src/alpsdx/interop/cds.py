@@ -417,7 +417,8 @@ def _evidence_md(crit: Mapping[str, Any]) -> str:
     return "; ".join(parts) or "—"
 
 
-def _criteria_card(case: Case, a: Mapping[str, Any], patient_id: str) -> dict[str, Any] | None:
+def _criteria_card(case: Case, a: Mapping[str, Any], patient_id: str,
+                   recorded: str | None = None) -> dict[str, Any] | None:
     category = a.get("category")
     if category not in ("definitive", "probable"):
         return None
@@ -435,6 +436,10 @@ def _criteria_card(case: Case, a: Mapping[str, Any], patient_id: str) -> dict[st
     ver = condition["verificationStatus"]["coding"][0]["code"]
     sugg = _suggestion(f"Record ALPS (ICD-10-CM D89.82) as {ver}", "create",
                        f"Add ALPS to the problem list, verification status {ver}", condition)
+    if recorded == ver or recorded == "confirmed":
+        lines.append(f"\nALPS (D89.82) is already recorded in the chart ({recorded}).")
+        return card(summary, "info", "oliveira2010", "alps-criteria", "\n".join(lines),
+                    links=_link("oliveira2010", "Revised NIH criteria (Oliveira 2010)"))
     return card(summary, "warning", "oliveira2010", "alps-criteria", "\n".join(lines), [sugg],
                 _link("oliveira2010", "Revised NIH criteria (Oliveira 2010)"))
 
@@ -519,9 +524,29 @@ def _care_cards(case: Case, a: Mapping[str, Any]) -> list[dict[str, Any]]:
     return cards
 
 
-def patient_view_cards(case: Case, assessment: Mapping[str, Any], patient_id: str) -> list[dict[str, Any]]:
-    """Cards for the open chart (see the module docstring)."""
-    cards = [c for c in (_criteria_card(case, assessment, patient_id), _dnt_card(case, assessment, patient_id)) if c]
+def _recorded_alps(resources: list[Mapping[str, Any]]) -> str | None:
+    """The verification status of an ALPS (D89.82) Condition already in the chart, if any."""
+    found = None
+    for r in resources:
+        if r.get("resourceType") != "Condition" or not any(
+                c.get("code") == "D89.82" for c in (r.get("code") or {}).get("coding", ()) or ()):
+            continue
+        ver = next((str(c.get("code")) for c in (r.get("verificationStatus") or {}).get("coding", ()) or ()),
+                   "confirmed")
+        if ver in ("refuted", "entered-in-error"):
+            continue
+        if found != "confirmed":
+            found = ver
+    return found
+
+
+def patient_view_cards(case: Case, assessment: Mapping[str, Any], patient_id: str,
+                       recorded_alps: str | None = None) -> list[dict[str, Any]]:
+    """Cards for the open chart (see the module docstring). ``recorded_alps``: the verification
+    status of a D89.82 Condition already in the chart (its suggestion is then left out when it
+    would record the same thing)."""
+    cards = [c for c in (_criteria_card(case, assessment, patient_id, recorded_alps),
+                         _dnt_card(case, assessment, patient_id)) if c]
     return cards + _care_cards(case, assessment)
 
 
@@ -637,15 +662,11 @@ def handle_hook(service_id: str, body: Any, fetch: Fetcher | None = None) -> dic
             raise _Precondition("the patient resource is missing from prefetch and the FHIR server") from None
         raise
     assessment = assess(case)
+    recorded = _recorded_alps(resources)
     if service_id == PATIENT_VIEW:
-        cards = patient_view_cards(case, assessment, patient_id)
+        cards = patient_view_cards(case, assessment, patient_id, recorded)
     else:
-        has_alps = any(r.get("resourceType") == "Condition"
-                       and any(c.get("code") == "D89.82" for c in (r.get("code") or {}).get("coding", ()) or ())
-                       and not any(c.get("code") in ("refuted", "entered-in-error")
-                                   for c in (r.get("verificationStatus") or {}).get("coding", ()) or ())
-                       for r in resources)
-        cards = order_select_cards(case, assessment, context, has_alps)
+        cards = order_select_cards(case, assessment, context, recorded is not None)
     return {"cards": cards}
 
 
@@ -681,7 +702,7 @@ def _audiences(request: Request, cfg: CDSConfig, service_id: str) -> list[str]:
 async def _json(request: Request) -> Any:
     try:
         return await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: deeply nested JSON (found by fuzzing)
         raise CDSHooksError("the request body is not JSON", field="body") from None
 
 
