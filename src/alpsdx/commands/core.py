@@ -92,6 +92,10 @@ def load_any(source: str) -> Case:
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                              field=label) from None
+        except RecursionError:  # found by fuzzing: deeply nested arrays
+            raise InputError("JSON nested too deeply", field=label) from None
+        except ValueError as exc:  # found by fuzzing: integers over 4300 digits
+            raise InputError(f"not valid JSON: {' '.join(str(exc).split())[:200]}", field=label) from None
         if isinstance(data, dict):
             bundle = _bundle_to_case(data, label)
             if bundle is not None:
