@@ -87,3 +87,46 @@ def test_serve_and_demo_verbs_are_registered() -> None:
     cli._register_all()
     names = {c.name for c in cli.app.registered_commands}
     assert {"serve", "demo", "report"} <= names
+
+
+def test_serve_migrates_an_empty_database_and_serves_openapi(tmp_path: Path) -> None:
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from alpsdx.store.db import current_revision, head_revision
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    env = {**os.environ, "ALPSDX_DATABASE_URL": url, "ALPSDX_ADMIN_PASSWORD": "served-admin-1",
+           "ALPSDX_UPLOAD_DIR": str(tmp_path / "up")}
+    env.pop("ALPSDX_SECRET_KEY", None)
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "alpsdx.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        spec = None
+        while spec is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=2) as r:
+                    spec = json.loads(r.read())
+            except OSError:
+                assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.3)
+        assert spec["openapi"].startswith("3.")
+        engine = make_engine(url)
+        assert current_revision(engine) == head_revision()
+        assert Registry(engine, tmp_path / "up").authenticate("admin", "served-admin-1")["role"] == "admin"
+        engine.dispose()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
