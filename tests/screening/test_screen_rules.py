@@ -221,7 +221,7 @@ def test_lab_cytopenias_use_age_and_sex_limits(omop_dir: Callable[..., Path]) ->
         ],
     }
     p = by_id(screen(omop_dir(rows)))
-    assert p[1].lab_cytopenia_lineages == 1 and p[1].lab_cytopenia_months == 1
+    assert p[1].lab_cytopenia_lineages == 1 and p[1].lab_low_first_day == p[1].lab_low_last_day
     assert p[2].lab_cytopenia_lineages == 0
     assert p[3].lab_cytopenia_lineages == 0 and p[3].hb_min_g_dl == pytest.approx(13.0)
     assert p[4].lab_cytopenia_lineages == 1 and p[4].platelets_min == pytest.approx(99.0)

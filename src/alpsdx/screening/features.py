@@ -377,7 +377,8 @@ def lab_features(
         hb_low=when(is_low & is_("hemoglobin"), 1, "int64").max(),
         plt_low=when(is_low & is_("platelets"), 1, "int64").max(),
         anc_low=when(is_low & is_("anc"), 1, "int64").max(),
-        lab_cytopenia_months=when(is_low, lb.ym, "int64").nunique(),
+        lab_low_first_day=when(is_low, lb.e, "int64").min(),
+        lab_low_last_day=when(is_low, lb.e, "int64").max(),
     )
 
 
@@ -400,7 +401,7 @@ def features(
     Columns (epoch days for ``*_day``): person_id, in_person_table, year_of_birth, sex_id,
     lp_first_day, lp_last_day, lp_span_days, lp_chronic_day, lp_after_lymphoma,
     lymphoma_first_day, cytopenia_lineages, cytopenia_first_day, cytopenia_second_day,
-    cytopenia_months (coded), lab_cytopenia_months, lab_cytopenia_lineages, igg_max_mg_dl,
+    cytopenia_months (coded), lab_low_first_day, lab_low_last_day, lab_cytopenia_lineages, igg_max_mg_dl,
     igg_max_ratio, igg_high_first_day, hypergamma_first_day, b12_max_ng_l,
     b12_high_first_day, dnt_measured, dnt_max_pct, dnt_high_first_day, hb_min_g_dl,
     platelets_min, anc_min, lymphocytes_min, steroid_ivig_courses, second_line_drugs,
@@ -469,14 +470,13 @@ def features(
     t = t.select(
         *[c for c in t.columns if c not in ("red_day", "plt_day", "neu_day", "hb_low", "plt_low", "anc_low",
                                             "dnt_results", "birth_ym", "lp_after_lymphoma", "cytopenia_months",
-                                            "steroid_ivig_courses", "second_line_drugs", "lab_cytopenia_months")],
+                                            "steroid_ivig_courses", "second_line_drugs")],
         lp_span_days=t.lp_last_day - t.lp_first_day,
         lp_after_lymphoma=t.lp_after_lymphoma.coalesce(0),
         cytopenia_lineages=(t.red_day.notnull().cast("int64") + t.plt_day.notnull().cast("int64")
                             + t.neu_day.notnull().cast("int64")),
         cytopenia_second_day=ibis.cases((second >= big, ibis.null("int64")), else_=second),
         cytopenia_months=t.cytopenia_months.coalesce(0),
-        lab_cytopenia_months=t.lab_cytopenia_months.coalesce(0),
         lab_cytopenia_lineages=(t.hb_low.coalesce(0) + t.plt_low.coalesce(0) + t.anc_low.coalesce(0)),
         dnt_measured=t.dnt_results.coalesce(0) > 0,
         steroid_ivig_courses=t.steroid_ivig_courses.coalesce(0),

@@ -168,7 +168,7 @@ DAY_COLUMNS = [
     "lp_first_day", "lp_last_day", "lp_chronic_day", "lymphoma_first_day", "cytopenia_first_day",
     "cytopenia_second_day", "igg_high_first_day", "hypergamma_first_day", "b12_high_first_day",
     "dnt_high_first_day", "splenectomy_first_day", "family_history_first_day", "alps_first_day",
-    "first_sign_day", "flag_day",
+    "first_sign_day", "flag_day", "lab_low_first_day", "lab_low_last_day",
 ]
 
 
@@ -246,7 +246,7 @@ def _evidence(r: Any, spec: ScoreSpec) -> tuple[str, list[str]]:
     # shown, not scored
     if int(r.lab_cytopenia_lineages or 0):
         parts.append(f"{int(r.lab_cytopenia_lineages)} lineage(s) below the age/sex limit in laboratory "
-                     f"results ({int(r.lab_cytopenia_months)} month(s))")
+                     f"results ({_d(r.lab_low_first_day)}..{_d(r.lab_low_last_day)})")
     if int(r.steroid_ivig_courses or 0):
         parts.append(f"{int(r.steroid_ivig_courses)} month(s) with steroid/IVIG starts")
     if int(r.second_line_drugs or 0):

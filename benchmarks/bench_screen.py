@@ -1,0 +1,224 @@
+"""Benchmark: the ALPS population screen on a synthetic OMOP warehouse (run by hand).
+
+For each size (millions of measurement rows; persons = rows / measurements-per-person) the
+project's generator writes a source-only Parquet warehouse (cached under --data-dir), then
+in one run and on the same files it times:
+
+* **screen**: ``run_screen`` (Ibis on DuckDB: unit scan, events, labs, persons, fetch and
+  evidence) — what ``alpsdx screen`` does;
+* **raw scan** baseline: DuckDB ``SELECT count(*), sum(value_as_number)`` over measurement;
+* **hand-written SQL** baseline: one DuckDB SQL statement computing the same per-person
+  features, score and flag day, with the same lookup tables (concept sets, unit factors,
+  age bands); its scores and flag days are checked against the screen's (``agree``);
+* optionally (``--spark``) the screen on PySpark local[2] for the smallest size.
+
+The pint/UCUM registry is warmed up once before timing (a fixed per-process cost).
+Prints one line per size and ends with
+``RESULT ratio_to_handwritten_sql=... rows_per_s=... ratio_to_raw_scan=...`` for the
+largest size.
+
+    .venv/bin/python benchmarks/bench_screen.py --sizes 1,3,10 --mpp 100
+    .venv/bin/python benchmarks/bench_screen.py --sizes 10,30,100 --mpp 100   # 1 M persons / 100 M rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from alpsdx import units
+from alpsdx.screening.backends import connect_spark, open_omop
+from alpsdx.screening.concepts import concept_sets, resolve
+from alpsdx.screening.features import AGE_MONTHS_MAX, SEXES, band_table, unit_table
+from alpsdx.screening.score import ELEMENTS, score_spec
+from alpsdx.screening.screen import run_screen
+from alpsdx.screening.synthetic import generate
+
+
+def _warehouse(data_dir: Path, rows_m: float, mpp: float) -> Path:
+    persons = max(1000, int(rows_m * 1e6 / mpp))
+    folder = data_dir / f"omop_{rows_m:g}M_mpp{mpp:g}"
+    if not (folder / "truth.csv").is_file():
+        t = time.perf_counter()
+        generate(folder, persons=persons, alps_rate=0.002, measurements_per_person=mpp, seed=42,
+                 chunk_persons=100_000)
+        print(f"# generated {folder.name} ({persons} persons) in {time.perf_counter() - t:.1f} s", flush=True)
+    return folder
+
+
+def raw_scan(folder: Path) -> tuple[float, int]:
+    con = duckdb.connect()
+    t = time.perf_counter()
+    n, _ = con.execute(
+        f"SELECT count(*), sum(value_as_number) FROM read_parquet('{folder}/measurement/*.parquet')"
+    ).fetchone()
+    return time.perf_counter() - t, int(n)
+
+
+def handwritten_sql(folder: Path) -> tuple[float, pd.DataFrame]:
+    """The same features with one hand-written DuckDB statement (lookups prepared like the screen's)."""
+    spec = score_spec()
+    sets = concept_sets()
+    omop = open_omop(folder)
+    rc = resolve(omop, sets)
+    t0 = time.perf_counter()
+    ut = unit_table(omop, rc, sets)  # the unit scan is part of the work
+    lookup = ut.factors
+    bands = band_table(spec)
+    analytes = sorted(set(lookup.f_analyte) | set(bands.b_analyte))
+    code = {a: i for i, a in enumerate(analytes)}
+    lookup = lookup.assign(a=lookup.f_analyte.map(code).astype("int64"))
+    bands = bands.assign(bk=bands.b_analyte.map(code) * 10_000 + bands.b_sex.map({s: i for i, s in enumerate(SEXES)})
+                         * (AGE_MONTHS_MAX + 1) + bands.b_age)[["bk", "low", "high"]]
+    meta = [(sid, str(s["group"]), ln) for sid, s in [*sets.conditions.items(), *sets.procedures.items(),
+                                                      *sets.drugs.items()]
+            for ln in (list(s["lineage"]) if isinstance(s.get("lineage"), tuple | list) else [s.get("lineage")])]
+    con = duckdb.connect()
+    con.register("lookup", lookup)
+    con.register("bands", bands)
+    con.register("meta", pd.DataFrame(meta, columns=["m_set", "grp", "lineage"]))
+    con.register("ccodes", rc.condition_codes)
+    con.register("pcodes", rc.procedure_codes)
+    obs_sets = ",".join(f"'{s}'" for s, v in sets.conditions.items() if v.get("also_observation"))
+    drug_case = " ".join(f"WHEN lower(drug_source_value) LIKE '%{n}%' THEN '{sid}'" for sid, n in rc.drug_names)
+    p = {k: spec.points[k].points for k in ELEMENTS}
+    T = {k: f"day_{k}" for k in ELEMENTS}
+    reached = {k: " + ".join(f"(CASE WHEN {T[j]} <= {T[k]} THEN {p[j]} ELSE 0 END)" for j in ELEMENTS)
+               for k in ELEMENTS}
+    flag = "LEAST(" + ", ".join(f"CASE WHEN {T[k]} IS NOT NULL AND ({reached[k]}) >= {spec.flag_threshold} "
+                                f"THEN {T[k]} END" for k in ELEMENTS) + ")"
+    score = " + ".join(f"(CASE WHEN {T[k]} IS NOT NULL THEN {p[k]} ELSE 0 END)" for k in ELEMENTS)
+    d = f"read_parquet('{folder}/%s/*.parquet')"
+    ab = {a: code.get(a, -1) for a in ("hemoglobin", "anc", "platelets", "igg", "vitamin_b12", "lymphocytes_abs")}
+    dnt = {code[a]: v for a, v in spec.dnt_thresholds.items() if a in code} or {-1: 0.0}
+    dnt_in = ",".join(str(k) for k in dnt)
+    dnt_th = "CASE " + " ".join(f"WHEN a = {k} THEN {v}" for k, v in dnt.items()) + " END"
+    sql = f"""
+WITH persons AS (
+  SELECT person_id AS pp_id, CASE WHEN gender_concept_id = 8532 OR upper(gender_source_value) IN ('F','FEMALE','W') THEN 0
+    WHEN gender_concept_id = 8507 OR upper(gender_source_value) IN ('M','MALE') THEN 1 ELSE 2 END AS sex_id,
+    year_of_birth * 12 + coalesce(month_of_birth, 7) - 1 AS birth_ym FROM {d % 'person'}),
+codes AS (
+  SELECT person_id, condition_start_date AS d, upper(replace(replace(condition_source_value, '.', ''), ' ', '')) AS nc
+  FROM {d % 'condition_occurrence'}),
+ev0 AS (
+  SELECT person_id, d, set_id FROM codes JOIN ccodes k ON substr(nc, 1, 3) = k.cat3
+  WHERE starts_with(nc, k.prefix) AND (NOT k.exact OR nc = k.prefix)
+  UNION ALL
+  SELECT o.person_id, o.observation_date, k.set_id FROM {d % 'observation'} o JOIN ccodes k
+    ON substr(upper(replace(o.observation_source_value, '.', '')), 1, 3) = k.cat3
+  WHERE k.set_id IN ({obs_sets or "''"}) AND starts_with(upper(replace(o.observation_source_value, '.', '')), k.prefix)
+  UNION ALL
+  SELECT q.person_id, q.procedure_date, k.set_id FROM {d % 'procedure_occurrence'} q JOIN pcodes k
+    ON upper(q.procedure_source_value) = k.prefix
+  UNION ALL
+  SELECT person_id, drug_exposure_start_date, CASE {drug_case} END FROM {d % 'drug_exposure'}),
+ev AS (
+  SELECT person_id, (d - DATE '1970-01-01')::BIGINT AS e, year(d) * 12 + month(d) - 1 AS ym, set_id, grp, lineage
+  FROM ev0 JOIN meta ON set_id = m_set),
+evp AS (
+  SELECT person_id AS pid,
+    min(e) FILTER (grp = 'lymphoma') AS lym, min(e) FILTER (grp = 'cytopenia') AS cyto_first,
+    min(e) FILTER (lineage = 'red_cells') AS r, min(e) FILTER (lineage = 'platelets') AS pl,
+    min(e) FILTER (lineage = 'neutrophils') AS nu, min(e) FILTER (grp = 'igg') AS hyper,
+    min(e) FILTER (grp = 'alps') AS alps, min(e) FILTER (grp = 'family_history') AS fh
+  FROM ev GROUP BY person_id),
+lp AS (
+  SELECT ev.person_id AS pid, min(e) AS lp_first FROM ev LEFT JOIN evp ON ev.person_id = evp.pid
+  WHERE grp = 'lymphoproliferation' AND (lym IS NULL OR e < lym) GROUP BY ev.person_id),
+lpc AS (
+  SELECT ev.person_id AS pid, min(e) AS lp_chronic FROM ev JOIN lp ON ev.person_id = lp.pid
+  LEFT JOIN evp ON ev.person_id = evp.pid
+  WHERE grp = 'lymphoproliferation' AND (lym IS NULL OR e < lym) AND e - lp_first > {spec.chronic_days}
+  GROUP BY ev.person_id),
+labs AS (
+  SELECT m.person_id, (m.measurement_date - DATE '1970-01-01')::BIGINT AS e,
+    year(m.measurement_date) * 12 + month(m.measurement_date) - 1 AS ym, l.a, m.value_as_number * l.factor AS val
+  FROM {d % 'measurement'} m JOIN lookup l
+    ON coalesce(m.measurement_concept_id, 0) = l.l_cid AND coalesce(m.measurement_source_value, '') = l.l_msrc
+   AND coalesce(m.unit_concept_id, 0) = l.l_ucid AND coalesce(m.unit_source_value, '') = l.l_usrc
+  WHERE m.value_as_number IS NOT NULL),
+lb AS (
+  SELECT labs.person_id, e, a, val, b.low, b.high FROM labs LEFT JOIN persons p ON labs.person_id = p.pp_id
+  LEFT JOIN bands b ON b.bk = a * 10000 + coalesce(p.sex_id, 2) * {AGE_MONTHS_MAX + 1}
+     + least(greatest(ym - p.birth_ym, 0), {AGE_MONTHS_MAX})),
+labp AS (
+  SELECT person_id AS pid,
+    min(e) FILTER (a = {ab['igg']} AND val > high) AS igg_high,
+    min(e) FILTER (a = {ab['vitamin_b12']} AND val > {spec.b12_ng_per_l}) AS b12_high,
+    min(e) FILTER (a IN ({dnt_in}) AND val >= {dnt_th}) AS dnt_high,
+    max(val) FILTER (a = {ab['igg']}) AS igg_max
+  FROM lb GROUP BY person_id),
+ids AS (SELECT pid FROM evp UNION SELECT pid FROM labp),
+t AS (
+  SELECT ids.pid AS person_id, alps,
+    lp.lp_first AS {T['lymphoproliferation_any']}, lpc.lp_chronic AS {T['lymphoproliferation_chronic']},
+    labp.dnt_high AS {T['dnt_elevated']}, evp.cyto_first AS {T['cytopenia_one_lineage']},
+    CASE WHEN (r IS NOT NULL)::INT + (pl IS NOT NULL)::INT + (nu IS NOT NULL)::INT >= 2 THEN
+      coalesce(r, 1e7)::BIGINT + coalesce(pl, 1e7)::BIGINT + coalesce(nu, 1e7)::BIGINT
+      - least(coalesce(r, 1e7), coalesce(pl, 1e7), coalesce(nu, 1e7))::BIGINT
+      - greatest(coalesce(r, 1e7), coalesce(pl, 1e7), coalesce(nu, 1e7))::BIGINT END AS {T['cytopenia_multi_lineage']},
+    least(labp.igg_high, evp.hyper) AS {T['igg_elevated']}, labp.b12_high AS {T['b12_elevated']},
+    evp.fh AS {T['family_history']}
+  FROM ids LEFT JOIN evp ON ids.pid = evp.pid LEFT JOIN lp ON ids.pid = lp.pid LEFT JOIN lpc ON ids.pid = lpc.pid
+  LEFT JOIN labp ON ids.pid = labp.pid)
+SELECT person_id, alps, {score} AS score, {flag} AS flag_day FROM t WHERE ({score}) > 0 OR alps IS NOT NULL
+"""
+    out = con.execute(sql).df()
+    return time.perf_counter() - t0, out
+
+
+def screen_time(folder: Path, backend: str = "duckdb", con: Any = None) -> tuple[float, pd.DataFrame]:
+    t = time.perf_counter()
+    res = run_screen(open_omop(folder, backend=backend, con=con))
+    return time.perf_counter() - t, res.people
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1,3,10", help="millions of measurement rows, comma-separated")
+    ap.add_argument("--mpp", type=float, default=100.0, help="measurements per person")
+    ap.add_argument("--data-dir", type=Path, default=Path("/tmp/alpsdx-bench-screen"))
+    ap.add_argument("--spark", action="store_true", help="also time PySpark local[2] on the smallest size")
+    args = ap.parse_args()
+    sizes = [float(s) for s in args.sizes.split(",")]
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    units.factor("igg", "g/L")  # warm the UCUM registry (fixed cost, not per row)
+    results = []
+    for rows_m in sizes:
+        folder = _warehouse(args.data_dir, rows_m, args.mpp)
+        screen_time(folder)  # warm-up: file metadata, first compile
+        t_raw, n = raw_scan(folder)
+        t_screen, people = screen_time(folder)
+        t_sql, hand = handwritten_sql(folder)
+        mine = people[people.in_person_table.astype(bool)][["person_id", "score", "flag_day"]]
+        both = mine.merge(hand[["person_id", "score", "flag_day"]], on="person_id", how="outer",
+                          suffixes=("", "_sql"))
+        agree = bool((both.score.fillna(-1) == both.score_sql.fillna(-1)).all()
+                     and (both.flag_day.fillna(-1).astype("int64") == both.flag_day_sql.fillna(-1).astype("int64")).all())
+        r = {"rows": n, "t_screen": t_screen, "t_sql": t_sql, "t_raw": t_raw, "agree": agree}
+        results.append(r)
+        print(f"rows={n} screen_s={t_screen:.2f} handwritten_sql_s={t_sql:.2f} raw_scan_s={t_raw:.3f} "
+              f"rows_per_s={n / t_screen:.0f} ratio_to_handwritten_sql={t_screen / t_sql:.2f} "
+              f"ratio_to_raw_scan={t_screen / t_raw:.1f} ns_per_row={1e9 * t_screen / n:.0f} agree={agree}",
+              flush=True)
+    if args.spark:
+        folder = _warehouse(args.data_dir, sizes[0], args.mpp)
+        con = connect_spark("local[2]")
+        screen_time(folder, "spark", con)
+        t_spark, _ = screen_time(folder, "spark", con)
+        print(f"spark rows={results[0]['rows']} screen_s={t_spark:.2f} rows_per_s={results[0]['rows'] / t_spark:.0f} "
+              f"ratio_to_duckdb={t_spark / results[0]['t_screen']:.1f}", flush=True)
+    last = results[-1]
+    print(f"RESULT ratio_to_handwritten_sql={last['t_screen'] / last['t_sql']:.2f} "
+          f"rows_per_s={last['rows'] / last['t_screen']:.0f} ratio_to_raw_scan={last['t_screen'] / last['t_raw']:.1f} "
+          f"rows={last['rows']} agree={last['agree']}")
+
+
+if __name__ == "__main__":
+    main()
