@@ -67,6 +67,8 @@ def test_patient_page_shows_checklist_evidence_and_sources(app, as_role) -> None
     # Criteria sets side by side, one column per set evaluated.
     for other in ev.get("other_sets") or []:
         assert f"<th>{other['criteria_set']}</th>" in page
+        col = page.split(f'data-set="{other["criteria_set"]}"', 1)[1].split('class="setcol"', 1)[0]
+        assert col.count("<li class=\"row-") == len(other["criteria"])
     for section in ("next-tests", "care", "variants", "dnt", "trends", "history"):
         assert f'id="{section}"' in page
 
