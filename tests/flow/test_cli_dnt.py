@@ -121,6 +121,12 @@ def test_user_gates_and_export(samples, tmp_path, capsys):
     for k in ("dnt_pct_lymphocytes", "dnt_pct_cd3", "dnt_pct_tcrab"):
         assert user[k] == auto[k]
     assert user["method"] == "gates:a_high.gating-ml.xml"
+    assert user["dnt_definition"].startswith("the laboratory's gate")
+    plots = tmp_path / "uplots"
+    code, out, err = run(["dnt", str(samples["a_high"]), "--gates", str(xml), "--dnt-gate", "dnt",
+                          "--plots", str(plots), "--format", "json"], capsys)
+    assert code == 0, err
+    assert (plots / "a_high.dnt.png").exists()
 
 
 @pytest.mark.parametrize(

@@ -83,10 +83,17 @@ def run_one(path: str, options: dict[str, Any]) -> dict[str, Any]:
         )
         summary = res.to_dict()
         if options.get("plots"):
-            from alpsdx.flow.plots import plot_dnt
-
             out = Path(options["plots"]) / _plot_name(Path(path), int(options.get("dataset", 0)))
-            summary["plot"] = str(plot_dnt(res, out))
+            if options.get("gates"):
+                from alpsdx.flow.gatingml import gate_steps, load_gates
+                from alpsdx.flow.plots import plot_gate_steps
+
+                steps = gate_steps(load_gates(options["gates"]), path, options["dnt_gate"])
+                summary["plot"] = str(plot_gate_steps(steps, summary, out))
+            else:
+                from alpsdx.flow.plots import plot_dnt
+
+                summary["plot"] = str(plot_dnt(res, out))
         if options.get("export_gates") and res.gating is not None:
             from alpsdx.flow.compensation import load_spill_csv
             from alpsdx.flow.gatingml import export_gatingml
@@ -281,9 +288,6 @@ def register(app: typer.Typer) -> None:
         """Double-negative T cells (CD3+ TCRαβ+ CD4− CD8−) from raw FCS files, with gate plots."""
         if dnt_gate and gates is None:
             raise InputError("--dnt-gate needs --gates", field="--dnt-gate", value=dnt_gate)
-        if gates is not None and plots is not None:
-            raise InputError("gate plots are drawn for the automated gating only", field="--plots",
-                             expected="--plots without --gates")
         if gates is not None and export_gates is not None:
             raise InputError("--export-gates writes the automated gates; the lab's gates are "
                              "already a file", field="--export-gates")

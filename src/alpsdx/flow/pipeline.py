@@ -74,6 +74,14 @@ class DNTResult:
     def dnt_pct_tcrab(self) -> float | None:
         return self._pct("dnt", "tcrab")[0] if self.tcrab_present else None
 
+    def _definition(self) -> str:
+        if self.user_gates:
+            extra = "" if self.tcrab_present else " (no TCRab gate above it)"
+            return f"the laboratory's gate {self.user_gates.get('dnt_gate')}{extra}"
+        if self.tcrab_present:
+            return "CD3+ TCRab+ CD4- CD8-"
+        return "CD3+ CD4- CD8- (no TCRab channel; includes TCRgd T cells)"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (``alpsdx dnt --format json`` prints a list of these)."""
         out: dict[str, Any] = {
@@ -81,8 +89,7 @@ class DNTResult:
             "events": self.events,
             "date": self.date.isoformat() if self.date else None,
             "method": self.method,
-            "dnt_definition": "CD3+ TCRab+ CD4- CD8-" if self.tcrab_present
-            else "CD3+ CD4- CD8- (no TCRab channel; includes TCRgd T cells)",
+            "dnt_definition": self._definition(),
         }
         pairs = (("dnt_pct_lymphocytes", "lymphocytes"), ("dnt_pct_cd3", "cd3"),
                  ("dnt_pct_tcrab", "tcrab"))

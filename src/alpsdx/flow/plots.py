@@ -1,5 +1,8 @@
 """Gate plots: one PNG per sample showing every gating step as a density plot.
 
+``plot_dnt`` draws alpsdx's automated gating; ``plot_gate_steps`` the lab's own gates
+(Gating-ML 2.0 / FlowJo) down to the DNT gate, as FlowKit applied them.
+
 Each panel shows the parent population (pseudocolour density, logicle axes labelled in
 decades), the gate drawn on it, and the percentage of the parent it kept, so a lab
 scientist can check the automated gating at a glance. Matplotlib with the Agg backend;
@@ -9,7 +12,7 @@ nothing here changes a number.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,9 +20,10 @@ from alpsdx.errors import FlowError
 
 if TYPE_CHECKING:
     from alpsdx.flow.gating import Gate, Logicle
+    from alpsdx.flow.gatingml import GateStep
     from alpsdx.flow.pipeline import DNTResult
 
-__all__ = ["plot_dnt"]
+__all__ = ["plot_dnt", "plot_gate_steps"]
 
 _MAX_POINTS = 150_000
 
@@ -199,6 +203,108 @@ def plot_dnt(result: DNTResult, path: str | Path, *, dpi: int = 110) -> Path:
     for ax in flat[len(panels) + 1:]:
         ax.axis("off")
     fig.suptitle("Automated DNT gating (alpsdx) — check every gate before reporting", fontsize=13)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
+
+
+def plot_gate_steps(steps: list[GateStep], summary: dict[str, Any], path: str | Path, *,
+                    dpi: int = 110) -> Path:
+    """Draw the lab's own gates (Gating-ML / FlowJo, applied by FlowKit) down to the DNT gate:
+    each panel shows the parent's events on the gate's dimensions as FlowKit saw them, the
+    gate's outline where it is a rectangle or polygon, the events it kept in red where it is
+    not, and the percentage of the parent."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib import colors
+    from matplotlib.patches import Polygon, Rectangle
+
+    if not steps:
+        raise FlowError("no gates to draw", field="--plots")
+    cmap = plt.get_cmap("turbo").with_extremes(under="white")
+    ncol = 3
+    nrow = int(np.ceil((len(steps) + 1) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 4.6 * nrow), squeeze=False)
+    flat = list(axes.ravel())
+
+    def rng(v: np.ndarray) -> tuple[float, float]:
+        lo, hi = (float(q) for q in np.quantile(v, [0.001, 0.999])) if v.size else (0.0, 1.0)
+        pad = 0.05 * (hi - lo or 1.0)
+        return lo - pad, hi + pad
+
+    for ax, st in zip(flat, steps, strict=False):
+        pct = 100.0 * st.count / st.parent_count if st.parent_count else float("nan")
+        ax.set_title(f"{st.gate}\n{pct:.2f} % of parent  ({st.count:,} / {st.parent_count:,})",
+                     fontsize=11)
+        if st.values is None or st.in_gate is None or not st.dims:
+            ax.axis("off")
+            ax.text(0.5, 0.5, f"{st.kind}: not drawn", ha="center", transform=ax.transAxes)
+            continue
+        v = st.values
+        if v.shape[1] >= 2:
+            xr, yr = rng(v[:, 0]), rng(v[:, 1])
+            h, _, _ = np.histogram2d(v[:, 0], v[:, 1], bins=160, range=(xr, yr))
+            ax.imshow(np.ma.masked_less(h.T, 1), origin="lower", extent=(*xr, *yr), aspect="auto",
+                      cmap=cmap, norm=colors.LogNorm(vmin=1, vmax=max(float(h.max()), 2.0)),
+                      interpolation="nearest")
+            if st.vertices:
+                ax.add_patch(Polygon(np.asarray(st.vertices), closed=True, fill=False, lw=2.2,
+                                     ec="black"))
+            elif st.bounds and len(st.bounds) >= 2:
+                (x0, x1), (y0, y1) = st.bounds[0], st.bounds[1]
+                x0 = xr[0] if x0 is None else x0
+                x1 = xr[1] if x1 is None else x1
+                y0 = yr[0] if y0 is None else y0
+                y1 = yr[1] if y1 is None else y1
+                ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=2.4,
+                                       ec="crimson"))
+            else:
+                sel = np.flatnonzero(st.in_gate)[:20_000]
+                ax.scatter(v[sel, 0], v[sel, 1], s=1, c="crimson", alpha=0.4, rasterized=True)
+            ax.set_xlim(*xr)
+            ax.set_ylim(*yr)
+            ax.set_ylabel(st.dims[1])
+            ax.ticklabel_format(style="sci", scilimits=(-3, 4))
+        else:
+            xr = rng(v[:, 0])
+            ax.hist(v[:, 0], bins=120, range=xr, color="lightgrey", label="parent")
+            ax.hist(v[st.in_gate, 0], bins=120, range=xr, color="crimson", alpha=0.7,
+                    label="in gate")
+            for b in (st.bounds or [(None, None)])[0]:
+                if b is not None:
+                    ax.axvline(b, color="black", lw=2)
+            ax.set_ylabel("events")
+            ax.legend(fontsize=8, loc="upper right")
+        ax.set_xlabel(st.dims[0])
+    sax = flat[len(steps)]
+    sax.axis("off")
+
+    def fmt(key: str) -> str:
+        v, ci = summary.get(key), summary.get(key + "_ci")
+        if v is None:
+            return "n/a"
+        return f"{v:.2f} %  (95 % CI {ci[0]:.2f}–{ci[1]:.2f})"
+
+    lines = [Path(str(summary.get("file", ""))).name,
+             f"{summary.get('events', 0):,} events   date {summary.get('date') or 'unknown'}",
+             f"gates: {summary.get('method', '')}", "",
+             f"% of lymphocytes:  {fmt('dnt_pct_lymphocytes')}",
+             f"% of CD3+:         {fmt('dnt_pct_cd3')}",
+             f"% of TCRαβ+:       {fmt('dnt_pct_tcrab')}", "",
+             "QC: " + ("no flags" if not summary.get("qc") else "")]
+    for f in summary.get("qc", []):
+        msg = f["message"] if len(f["message"]) < 70 else f["message"][:67] + "…"
+        lines.append(f" • [{f['severity']}] {msg}")
+    sax.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=9.5,
+             transform=sax.transAxes)
+    for ax in flat[len(steps) + 1:]:
+        ax.axis("off")
+    fig.suptitle("The laboratory's gates (applied by FlowKit) — DNT chain", fontsize=13)
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
