@@ -91,7 +91,7 @@ def render_html(record: dict[str, Any], plots: dict[str, tuple[str, bytes]],
 
 def build_html(reg: Registry, patient_id: int, actor: Actor = SYSTEM, *, now: dt.datetime | None = None) -> str:
     """Read patient ``patient_id`` from the registry and render the report HTML."""
-    from alpsdx.web import plots as trend
+    from alpsdx.report import plots as trend
 
     record = reg.patient_record(patient_id, actor)
     case = record["case"]

@@ -14,9 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from alpsdx import units
 from alpsdx.errors import AlpsdxError, AuthError, InputError
 from alpsdx.model import today
+from alpsdx.report import plots
 from alpsdx.store import Registry
 from alpsdx.store.users import ROLES
-from alpsdx.web import forms, plots, uploads
+from alpsdx.web import forms, uploads
 from alpsdx.web.auth import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,

@@ -1,5 +1,6 @@
-"""Trend plots (matplotlib PNG) of the analytes clinicians follow, with reference bands and
-threshold lines read from the knowledge base (never literals here).
+"""Trend plots (matplotlib PNG) of the analytes clinicians follow, shown on the patient page
+and in the report, with reference bands and threshold lines read from the knowledge base
+(never literals here).
 
 - reference bands: ``alpsdx.reference_ranges.reference_range`` at the patient's age on
   each observation date (shaded);

@@ -1,4 +1,4 @@
-"""Trend plots draw the knowledge base's thresholds and target ranges (never literals)."""
+"""Trend plots (alpsdx.report.plots) draw the knowledge base's thresholds and target ranges (never literals)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from alpsdx import knowledge, units
 from alpsdx.care.settings import CareSettings
-from alpsdx.web import plots
+from alpsdx.report import plots
 
 
 def _thresholds(node: Any) -> Iterator[tuple[str, float, str]]:
