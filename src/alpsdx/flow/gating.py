@@ -212,8 +212,15 @@ def points_in_polygon(vertices: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.
         pts[:, 1] = y[idx]
         return np.asarray(_pip(vertices, pts), dtype=bool)
 
-    wx, wy = float(xmax - xmin), float(ymax - ymin)
-    if cand.size < 20_000 or wx <= 0 or wy <= 0:
+    if cand.size < 20_000:
+        inside[cand] = exact(cand)
+        return inside
+    # the grid spans where the points are (a gate drawn far past the data would waste cells)
+    xc, yc = x[cand], y[cand]
+    xmin, xmax = max(float(xmin), float(xc.min())), min(float(xmax), float(xc.max()))
+    ymin, ymax = max(float(ymin), float(yc.min())), min(float(ymax), float(yc.max()))
+    wx, wy = xmax - xmin, ymax - ymin
+    if wx <= 0 or wy <= 0:
         inside[cand] = exact(cand)
         return inside
     g = _GRID
@@ -234,8 +241,8 @@ def points_in_polygon(vertices: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.
     centre[:, 1] = ymin + (jj + 0.5) / sy
     cell = np.full((g, g), -1, dtype=np.int8)  # -1 boundary, 0 outside, 1 inside
     cell[ii, jj] = np.asarray(_pip(vertices, centre), dtype=np.int8)
-    ci = np.clip(((x[cand] - xmin) * sx).astype(np.int64), 0, g - 1)
-    cj = np.clip(((y[cand] - ymin) * sy).astype(np.int64), 0, g - 1)
+    ci = np.clip(((xc - xmin) * sx).astype(np.int64), 0, g - 1)
+    cj = np.clip(((yc - ymin) * sy).astype(np.int64), 0, g - 1)
     c = cell[ci, cj]
     inside[cand[c == 1]] = True
     near = cand[c == -1]
