@@ -174,6 +174,10 @@ def test_bad_input_is_typed(registry: Registry) -> None:
     assert (err.value.field, err.value.value) == ("patient_id", pid + 100)
     with pytest.raises(NotFoundError):
         registry.add_observation(pid + 100, Observation(analyte="igg", value=1, unit="g/L"), DOC)
+    with pytest.raises(NotFoundError):  # beyond any 64-bit id: not found, never an overflow crash
+        registry.load_case(2**70, DOC)
+    with pytest.raises(NotFoundError):
+        registry.file_info(pid, 2**64, DOC)
 
 
 def test_list_and_search(registry: Registry) -> None:

@@ -163,6 +163,8 @@ def test_missing_things_are_404_and_duplicates_422(doc: TestClient) -> None:
     r = doc.post("/api/patients", json={"id": "api-dup"})
     assert r.status_code == 422 and r.json()["field"] == "id"
     assert doc.get("/api/patients/not-a-number").json()["field"] == "patient_id"
+    huge = doc.get(f"/api/patients/{2**70}")
+    assert huge.status_code == 422 and huge.json()["field"] == "patient_id"
 
 
 @pytest.mark.parametrize("name", ["case-001-alps-fas-definitive.json", "case-006-probable-biomarkers.json",

@@ -70,6 +70,11 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _fits(ident: Any) -> bool:
+    """An id a 64-bit integer column can hold (anything else cannot name a row)."""
+    return isinstance(ident, int) and not isinstance(ident, bool) and -(2**63) <= ident < 2**63
+
+
 def _aware(t: dt.datetime | None) -> dt.datetime | None:
     """UTC-aware; SQLite hands back naive datetimes (stored as UTC), PostgreSQL aware ones."""
     if t is None:
@@ -174,7 +179,7 @@ class Registry:
             session.close()
 
     def _patient(self, s: Session, patient_id: int) -> Patient:
-        p = s.get(Patient, patient_id)
+        p = s.get(Patient, patient_id) if _fits(patient_id) else None
         if p is None:
             raise NotFoundError("no such patient", field="patient_id", value=patient_id)
         return p
@@ -600,7 +605,7 @@ class Registry:
     def file_info(self, patient_id: int, file_id: int, actor: Actor = SYSTEM) -> dict[str, Any]:
         """An uploaded file's metadata and absolute path (audited as a read)."""
         with self.transaction() as s:
-            f = s.get(FileRow, file_id)
+            f = s.get(FileRow, file_id) if _fits(file_id) else None
             if f is None or f.patient_id != patient_id:
                 raise NotFoundError("no such file for this patient", field="file_id", value=file_id)
             _audit.append(s, actor, "read", "file", entity_id=f.id, patient_id=patient_id)
@@ -629,7 +634,7 @@ class Registry:
         if role not in ROLES:
             raise InputError("unknown role", field="role", value=role, expected=" | ".join(ROLES))
         with self.transaction() as s:
-            u = s.get(User, user_id)
+            u = s.get(User, user_id) if _fits(user_id) else None
             if u is None:
                 raise NotFoundError("no such user", field="user_id", value=user_id)
             u.role = role

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -117,6 +118,18 @@ class _DomainErrorRoute(APIRoute):
 
 
 router = APIRouter(responses=_ERRORS, route_class=_DomainErrorRoute)
+# Routes answering HTML/PDF/bytes still send their errors as JSON: say so explicitly (FastAPI
+# would otherwise document the error schema under the route's own media type).
+_JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": spec["description"],
+           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+    for code, spec in _ERRORS.items()
+}
+# Ids are 64-bit integers in every database: anything larger is refused as input, not a crash.
+MAX_ID = 2**63 - 1
+PatientId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="The registry's internal patient id.")]
+FileId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+UserId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 
 viewer = require("viewer")
 clinician = require("clinician")
@@ -402,7 +415,7 @@ def create_patient(request: Request, case: Case = Body(..., description="A case 
 
 @router.get("/patients/{patient_id}", response_model=PatientRecord, tags=["patients"],
             summary="The whole patient record with the newest evaluation and its history")
-def patient_record(request: Request, patient_id: int, p: Principal = Depends(viewer)) -> PatientRecord:
+def patient_record(request: Request, patient_id: PatientId, p: Principal = Depends(viewer)) -> PatientRecord:
     rec = _reg(request).patient_record(patient_id, actor_for(request, p))
     return PatientRecord(
         id=rec["id"], external_id=rec["external_id"], case=rec["case"].to_json_dict(),
@@ -414,13 +427,13 @@ def patient_record(request: Request, patient_id: int, p: Principal = Depends(vie
 
 @router.get("/patients/{patient_id}/case", tags=["patients"], summary="The record as a case file",
             response_model=dict[str, Any])
-def patient_case(request: Request, patient_id: int, p: Principal = Depends(viewer)) -> Any:
+def patient_case(request: Request, patient_id: PatientId, p: Principal = Depends(viewer)) -> Any:
     return JSONResponse(_reg(request).load_case(patient_id, actor_for(request, p)).to_json_dict())
 
 
 @router.post("/patients/{patient_id}/case", response_model=Evaluation, tags=["patients"],
              summary="Merge a case file into the record (same case id)")
-def merge_case(request: Request, patient_id: int, case: Case = Body(...),
+def merge_case(request: Request, patient_id: PatientId, case: Case = Body(...),
                p: Principal = Depends(write_clinician)) -> Any:
     reg = _reg(request)
     actor = actor_for(request, p)
@@ -434,7 +447,7 @@ def merge_case(request: Request, patient_id: int, case: Case = Body(...),
 
 @router.get("/patients/{patient_id}/evaluation", response_model=Evaluation, tags=["evaluations"],
             summary="The newest stored evaluation")
-def latest_evaluation(request: Request, patient_id: int, p: Principal = Depends(viewer)) -> Any:
+def latest_evaluation(request: Request, patient_id: PatientId, p: Principal = Depends(viewer)) -> Any:
     ev = _reg(request).latest_evaluation(patient_id, actor_for(request, p))
     if ev is None:
         raise NotFoundError("this patient has no evaluation yet", field="patient_id", value=patient_id)
@@ -443,7 +456,7 @@ def latest_evaluation(request: Request, patient_id: int, p: Principal = Depends(
 
 @router.get("/patients/{patient_id}/evaluations", response_model=list[EvaluationSummary], tags=["evaluations"],
             summary="Evaluation history, newest first")
-def evaluation_history(request: Request, patient_id: int,
+def evaluation_history(request: Request, patient_id: PatientId,
                        full: bool = Query(False, description="Include each stored result and its exact input."),
                        p: Principal = Depends(viewer)) -> list[EvaluationSummary]:
     rows = _reg(request).evaluations(patient_id, actor_for(request, p), full=full)
@@ -454,7 +467,7 @@ def evaluation_history(request: Request, patient_id: int,
              summary="Re-evaluate now and keep the result",
              openapi_extra={"requestBody": {"required": False, "content": {"application/json": {
                  "schema": {"type": "object", "additionalProperties": False}}}}})
-def re_evaluate(request: Request, patient_id: int, p: Principal = Depends(write_clinician)) -> Any:
+def re_evaluate(request: Request, patient_id: PatientId, p: Principal = Depends(write_clinician)) -> Any:
     """Send ``Content-Type: application/json`` (the body may be empty or ``{}``)."""
     result = _reg(request).evaluate(patient_id, actor_for(request, p), trigger="api_manual")
     return JSONResponse(_jsonable(result))
@@ -462,7 +475,7 @@ def re_evaluate(request: Request, patient_id: int, p: Principal = Depends(write_
 
 @router.get("/patients/{patient_id}/series", response_model=list[SeriesPoint], tags=["observations"],
             summary="Dated canonical values of analytes, for trends")
-def series(request: Request, patient_id: int,
+def series(request: Request, patient_id: PatientId,
            analyte: list[str] = Query(..., min_length=1, description="Analyte keys, e.g. ?analyte=dnt_pct_lymphocytes&analyte=igg"),
            p: Principal = Depends(viewer)) -> list[SeriesPoint]:
     pts = _reg(request).series(patient_id, analyte, actor_for(request, p))
@@ -475,7 +488,7 @@ def _items(body: Any) -> list[Any]:
 
 @router.post("/patients/{patient_id}/observations", response_model=Evaluation, tags=["observations"],
              summary="Add one or more dated observations (original value and UCUM unit)")
-def add_observations(request: Request, patient_id: int,
+def add_observations(request: Request, patient_id: PatientId,
                      body: Observation | list[Observation] = Body(...),
                      p: Principal = Depends(write_clinician)) -> Any:
     items = _items(body)
@@ -486,7 +499,7 @@ def add_observations(request: Request, patient_id: int,
 
 @router.post("/patients/{patient_id}/findings", response_model=Evaluation, tags=["findings"],
              summary="Record the current state of findings (only the keys sent change)")
-def set_findings(request: Request, patient_id: int, body: Findings = Body(...),
+def set_findings(request: Request, patient_id: PatientId, body: Findings = Body(...),
                  p: Principal = Depends(write_clinician)) -> Any:
     values = body.model_dump(mode="json", exclude_unset=True)
     if not values:
@@ -496,7 +509,7 @@ def set_findings(request: Request, patient_id: int, body: Findings = Body(...),
 
 @router.post("/patients/{patient_id}/variants", response_model=Evaluation, tags=["variants"],
              summary="Add one or more reported variants")
-def add_variants(request: Request, patient_id: int, body: Variant | list[Variant] = Body(...),
+def add_variants(request: Request, patient_id: PatientId, body: Variant | list[Variant] = Body(...),
                  p: Principal = Depends(write_clinician)) -> Any:
     items = _items(body)
     if not items:
@@ -506,14 +519,14 @@ def add_variants(request: Request, patient_id: int, body: Variant | list[Variant
 
 @router.post("/patients/{patient_id}/medications", response_model=Evaluation, tags=["medications"],
              summary="Add a medication")
-def add_medication(request: Request, patient_id: int, body: Medication = Body(...),
+def add_medication(request: Request, patient_id: PatientId, body: Medication = Body(...),
                    p: Principal = Depends(write_clinician)) -> Any:
     return JSONResponse(_jsonable(_reg(request).add_medication(patient_id, body, actor_for(request, p))))
 
 
 @router.post("/patients/{patient_id}/apoptosis-assays", response_model=Evaluation, tags=["apoptosis assays"],
              summary="Add an in-vitro FAS-mediated apoptosis assay")
-def add_assay(request: Request, patient_id: int, body: ApoptosisAssay = Body(...),
+def add_assay(request: Request, patient_id: PatientId, body: ApoptosisAssay = Body(...),
               p: Principal = Depends(write_clinician)) -> Any:
     return JSONResponse(_jsonable(_reg(request).add_assay(patient_id, body, actor_for(request, p))))
 
@@ -521,7 +534,7 @@ def add_assay(request: Request, patient_id: int, body: ApoptosisAssay = Body(...
 # ------------------------------------------------------------------ files
 @router.get("/patients/{patient_id}/files", response_model=list[FileInfo], tags=["files"],
             summary="Uploaded files (case, FCS, VCF) with their SHA-256 and derived results")
-def list_files(request: Request, patient_id: int, p: Principal = Depends(viewer)) -> list[FileInfo]:
+def list_files(request: Request, patient_id: PatientId, p: Principal = Depends(viewer)) -> list[FileInfo]:
     return [_file(f) for f in _reg(request).files(patient_id, actor_for(request, p))]
 
 
@@ -530,7 +543,7 @@ def list_files(request: Request, patient_id: int, p: Principal = Depends(viewer)
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def upload_file(
-    request: Request, patient_id: int,
+    request: Request, patient_id: PatientId,
     kind: str = Query(..., description="case | fcs | vcf"),
     filename: str = Query(..., min_length=1, max_length=300, description="The file's name (its suffix picks the parser)."),
     p: Principal = Depends(write_clinician),
@@ -555,15 +568,16 @@ async def upload_file(
 
 @router.get("/patients/{patient_id}/files/{file_id}", response_model=FileInfo, tags=["files"],
             summary="One uploaded file's metadata and derived result")
-def file_info(request: Request, patient_id: int, file_id: int, p: Principal = Depends(viewer)) -> FileInfo:
+def file_info(request: Request, patient_id: PatientId, file_id: FileId, p: Principal = Depends(viewer)) -> FileInfo:
     info = _reg(request).file_info(patient_id, file_id, actor_for(request, p))
     return _file(info)
 
 
 @router.get("/patients/{patient_id}/files/{file_id}/content", tags=["files"], summary="The uploaded bytes",
             response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
-def file_content(request: Request, patient_id: int, file_id: int, p: Principal = Depends(viewer)) -> Response:
+            responses={**_JSON_ERRORS,
+                       200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+def file_content(request: Request, patient_id: PatientId, file_id: FileId, p: Principal = Depends(viewer)) -> Response:
     info = _reg(request).file_info(patient_id, file_id, actor_for(request, p))
     return Response(info["path"].read_bytes(), media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="alpsdx-file-{file_id}"'})
@@ -573,7 +587,7 @@ def file_content(request: Request, patient_id: int, file_id: int, p: Principal =
 @router.get("/patients/{patient_id}/report", tags=["reports"], summary="The patient report as HTML",
             response_class=Response,  # errors stay documented as JSON (HTMLResponse would label them text/html)
             responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}})
-def report_html(request: Request, patient_id: int, p: Principal = Depends(viewer)) -> HTMLResponse:
+def report_html(request: Request, patient_id: PatientId, p: Principal = Depends(viewer)) -> HTMLResponse:
     from alpsdx.report import build_html
 
     return HTMLResponse(build_html(_reg(request), patient_id, actor_for(request, p)))
@@ -581,8 +595,9 @@ def report_html(request: Request, patient_id: int, p: Principal = Depends(viewer
 
 @router.get("/patients/{patient_id}/report.pdf", tags=["reports"], summary="The patient report as PDF",
             response_class=Response,
-            responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}})
-def report_pdf(request: Request, patient_id: int, p: Principal = Depends(viewer)) -> Response:
+            responses={**_JSON_ERRORS,
+                       200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}})
+def report_pdf(request: Request, patient_id: PatientId, p: Principal = Depends(viewer)) -> Response:
     from alpsdx.report import build_html, html_to_pdf
 
     pdf = html_to_pdf(build_html(_reg(request), patient_id, actor_for(request, p)))
@@ -595,8 +610,8 @@ def report_pdf(request: Request, patient_id: int, p: Principal = Depends(viewer)
 def audit_log(
     request: Request,
     limit: int = Query(200, ge=1, le=1000),
-    before: int | None = Query(None, ge=1, description="Only rows older than this sequence number."),
-    patient_id: int | None = Query(None, description="Only rows about this patient."),
+    before: int | None = Query(None, ge=1, le=MAX_ID, description="Only rows older than this sequence number."),
+    patient_id: int | None = Query(None, ge=1, le=MAX_ID, description="Only rows about this patient."),
     action: str | None = Query(None, max_length=32, description="Only this action (read, create, login, ...)."),
     actor: str | None = Query(None, max_length=100, description="Only this user's rows."),
     p: Principal = Depends(admin),
@@ -635,7 +650,7 @@ def create_user(request: Request, body: UserIn, p: Principal = Depends(write_adm
 
 
 @router.patch("/users/{user_id}", response_model=UserOut, tags=["users"], summary="Change a role or disable a user (admin)")
-def update_user(request: Request, user_id: int, body: UserPatch, p: Principal = Depends(write_admin)) -> UserOut:
+def update_user(request: Request, user_id: UserId, body: UserPatch, p: Principal = Depends(write_admin)) -> UserOut:
     reg = _reg(request)
     current = next((u for u in reg.list_users() if u["id"] == user_id), None)
     if current is None:
