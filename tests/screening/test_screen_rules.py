@@ -146,7 +146,7 @@ def test_lymphoproliferation_after_lymphoma_is_not_counted(omop_dir: Callable[..
     assert r.lp_last_day == r.lp_first_day
     assert r.lp_after_lymphoma == 1 and r.pts_lymphoproliferation_chronic == 0
     assert res.counts["lymphoproliferation_records_after_lymphoma"] == 1
-    assert "not counted" in r.evidence
+    assert "not counted" in res.ranked.iloc[0].evidence
 
 
 def test_diagnosed_alps_is_excluded_and_counted(omop_dir: Callable[..., Path]) -> None:

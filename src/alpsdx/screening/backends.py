@@ -129,6 +129,18 @@ def open_omop(
                         expected=" or ".join(BACKENDS))
     path = Path(location)
     notes: list[str] = []
+    if "://" in str(location):
+        # any engine Ibis reaches, by URL: postgres://..., trino://..., bigquery://..., duckdb:///file
+        try:
+            con = con or ibis.connect(str(location))
+            names = con.list_tables(database=database) if database else con.list_tables()
+        except Exception as exc:
+            raise OMOPError(f"cannot connect: {type(exc).__name__}", field="omop",
+                            value=str(location).split("@")[-1],
+                            expected="an Ibis connection URL such as postgres://user@host/db") from exc
+        raw = {n.lower(): con.table(n, database=database) for n in names if n.lower() in _TABLES}
+        tables = validate(raw, source=f"{con.name} database", notes=notes)
+        return OmopTables(con=con, tables=tables, source=f"{con.name} database", backend=con.name, notes=notes)
     if path.is_dir():
         con = con or (connect_duckdb() if backend == "duckdb" else connect_spark(spark_master))
         raw = _read_folder(con, backend, path)

@@ -123,6 +123,7 @@ def run_screen(
     n_flagged = int(ranked.flagged.sum())
     if top is not None:
         ranked = ranked.head(top)
+    ranked = _explain(ranked, spec)
     ranked = ranked[OUTPUT_COLUMNS + [c for c in ranked.columns if c not in OUTPUT_COLUMNS]]
     not_in_person = people[~people.in_person_table.astype(bool)]
     bad_units = ut.report[~ut.report.convertible]
@@ -173,7 +174,7 @@ DAY_COLUMNS = [
 
 
 def _finish(people: pd.DataFrame, spec: ScoreSpec) -> pd.DataFrame:
-    """Dates, flagged, evidence text, next test and citations (pandas, on the fetched rows)."""
+    """Dates and flagged (pandas, on the fetched rows)."""
     df = people.copy()
     for c in DAY_COLUMNS + [f"day_{k}" for k in ELEMENTS]:
         if c in df.columns:
@@ -181,6 +182,12 @@ def _finish(people: pd.DataFrame, spec: ScoreSpec) -> pd.DataFrame:
     df["sex"] = df.sex_id.map({0: "female", 1: "male", 2: "unknown"})
     df["flagged"] = df.score >= spec.flag_threshold
     df["flag_date"] = days_to_date(df.flag_day)
+    return df.drop(columns=[f"day_{k}" for k in ELEMENTS if f"day_{k}" in df.columns])
+
+
+def _explain(ranked: pd.DataFrame, spec: ScoreSpec) -> pd.DataFrame:
+    """Evidence text, next test and citations for the rows that are written."""
+    df = ranked.copy()
     ev, nxt, cit = [], [], []
     for row in df.itertuples(index=False):
         e, c = _evidence(row, spec)
@@ -190,7 +197,6 @@ def _finish(people: pd.DataFrame, spec: ScoreSpec) -> pd.DataFrame:
     df["evidence"] = ev
     df["next_test"] = nxt
     df["citations"] = cit
-    df = df.drop(columns=[f"day_{k}" for k in ELEMENTS if f"day_{k}" in df.columns])
     return df
 
 
