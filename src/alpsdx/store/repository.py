@@ -263,12 +263,12 @@ class Registry:
             ("medications", Medication, MedicationRow, p.medications, case.medications),
             ("apoptosis_assays", ApoptosisAssay, AssayRow, p.assays, case.apoptosis_assays),
         ):
-            have = [_item_json(r, model) for r in rows]
+            seen: list[Any] = [_item_json(r, model) for r in rows]
             for item in new:
                 f = item.model_dump(mode="json", exclude_none=True)
-                if f not in have:
+                if f not in seen:
                     rows.append(_item_row(item, row_cls, recorded_by=actor.username))
-                    have.append(f)
+                    seen.append(f)
                     counts[key] += 1
         return counts
 
