@@ -159,3 +159,20 @@ def test_malformed_file_in_batch(samples, tmp_path, capsys):
     assert [Path(s["file"]).name for s in json.loads(out)] == ["b_low.fcs"]
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and "bad.fcs" in lines[0] and "$ENDDATA" in lines[0]
+
+
+@pytest.mark.shared
+def test_multi_dataset_file_with_offset_bug(shared_data, capsys):
+    """coulter.lmd: two data sets and the off-by-one DATA end; refused unless told,
+    then data set 1 runs (markers named by --channel: the file has no $PnS)."""
+    f = str(shared_data / "flowkit" / "multi_dataset_fcs" / "coulter.lmd")
+    code, _, err = run(["dnt", f], capsys)
+    assert code == 2 and "--ignore-offset-error" in err
+    code, out, err = run(["dnt", f, "--dataset", "1", "--ignore-offset-error", "--channel", "CD3=FL1",
+                          "--channel", "CD4=FL2", "--channel", "CD8=FL3", "--format", "json"], capsys)
+    assert code == 0, err
+    s = json.loads(out)[0]
+    assert s["n_datasets"] == 2 and s["events"] == 18_110
+    assert s["markers"] == {"CD3": "FL1", "CD4": "FL2", "CD8": "FL3"}
+    codes = [q["code"] for q in s["qc"]]
+    assert {"several_datasets", "no_compensation", "no_singlet_gate", "tcrab_absent"} <= set(codes)

@@ -3,6 +3,7 @@
     alpsdx dnt FILE_OR_DIR... [--gates gates.xml|ws.wsp --dnt-gate ID] [--plots DIR]
                [--format table|csv|json] [--case CASE.json] [--channel CD3=R780-A]...
                [--comp matrix.csv] [--dataset N] [--jobs N] [--export-gates DIR]
+               [--ignore-offset-error]
 
 A folder runs every FCS file in it (recursively) as a batch across cores with a progress
 bar on stderr. Gating (``alpsdx.flow.pipeline``) and plotting (``alpsdx.flow.plots``) are
@@ -80,6 +81,7 @@ def run_one(path: str, options: dict[str, Any]) -> dict[str, Any]:
             channel_overrides=options.get("channels") or None, spill_csv=options.get("comp"),
             dataset=int(options.get("dataset", 0)),
             keep_columns=bool(options.get("plots")),
+            ignore_offset_error=bool(options.get("ignore_offset_error")),
         )
         summary = res.to_dict()
         if options.get("plots"):
@@ -284,6 +286,7 @@ def register(app: typer.Typer) -> None:
         dataset: int = typer.Option(0, "--dataset", min=0, help="Data set to analyse in a multi-data-set file (0 = first)."),
         jobs: int | None = typer.Option(None, "--jobs", min=1, help="Worker processes for a batch (default: all cores)."),
         export_gates: Path | None = typer.Option(None, "--export-gates", help="Write the automated gates of each sample as Gating-ML 2.0 into this folder."),
+        ignore_offset_error: bool = typer.Option(False, "--ignore-offset-error", help="Accept a DATA end offset one byte too far (a common writer bug)."),
     ) -> None:
         """Double-negative T cells (CD3+ TCRαβ+ CD4− CD8−) from raw FCS files, with gate plots."""
         if dnt_gate and gates is None:
@@ -306,6 +309,7 @@ def register(app: typer.Typer) -> None:
             "comp": str(comp) if comp else None, "dataset": dataset,
             "plots": str(plots) if plots else None,
             "export_gates": str(export_gates) if export_gates else None,
+            "ignore_offset_error": ignore_offset_error,
         }
         if plots is not None:
             plots.mkdir(parents=True, exist_ok=True)

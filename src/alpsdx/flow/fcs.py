@@ -610,7 +610,8 @@ def _decode(
         if nbytes == expected + 1 and ignore_offset_error:
             nbytes = expected
         else:
-            hint = " (DATA end is off by one)" if nbytes == expected + 1 else ""
+            hint = (" (DATA end is off by one; --ignore-offset-error accepts it)"
+                    if nbytes == expected + 1 else "")
             raise FCSError(
                 f"DATA segment size does not match $TOT x $PAR{hint}",
                 field="$TOT/$PAR",

@@ -291,9 +291,13 @@ def analyse_fcs(
     spill_csv: str | Path | None = None,
     dataset: int = 0,
     keep_columns: bool = True,
+    ignore_offset_error: bool = False,
 ) -> DNTResult:
-    """Read an FCS file and report its DNT figures (automated gating unless ``gates``)."""
-    fcs = read_fcs(path, dataset=dataset)
+    """Read an FCS file and report its DNT figures (automated gating unless ``gates``).
+
+    ``ignore_offset_error`` accepts a DATA end offset one byte past the data (a common
+    writer bug that flowio also refuses by default)."""
+    fcs = read_fcs(path, dataset=dataset, ignore_offset_error=ignore_offset_error)
     res = analyse_data(fcs, gates=gates, dnt_gate=dnt_gate, channel_overrides=channel_overrides,
                        spill_csv=spill_csv, keep_columns=keep_columns)
     if fcs.n_datasets > 1:
