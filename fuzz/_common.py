@@ -16,6 +16,7 @@ re-raises instead, so libFuzzer writes its usual crash file and stops.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -169,10 +170,8 @@ def main(name: str, make_target: Callable[[], tuple[Callable[[bytes], Any], tupl
     # Warm-up, unmeasured: first calls import lazily and load the knowledge base (seconds),
     # which must not be reported as a slow input or a memory blow-up.
     for seed in sorted(corpus.iterdir())[:50]:
-        try:
+        with contextlib.suppress(Exception):  # outcomes are judged in the measured run
             target(seed.read_bytes())
-        except Exception:  # noqa: BLE001 - outcomes are judged in the measured run
-            pass
     harness = Harness(name, target, allowed, workdir, ours.stop_on_finding, ours.resume)
     import atexit
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, main  # noqa: E402
+from _common import REPO, main
 
 
 def make_target() -> tuple[Callable[[bytes], Any], tuple[type[BaseException], ...]]:

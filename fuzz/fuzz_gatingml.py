@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import main, shared_files  # noqa: E402
+from _common import main, shared_files
 
 RECT = b"""<?xml version="1.0" encoding="UTF-8"?>
 <gating:Gating-ML xmlns:gating="http://www.isac-net.org/std/Gating-ML/v2.0/gating"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, main  # noqa: E402
+from _common import REPO, main
 
 GENES = (None, "FAS", "FASLG", "CASP10", "NRAS", "CASP8")
 

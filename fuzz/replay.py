@@ -7,6 +7,7 @@ own (CPU time) rather than on a busy machine.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import time
@@ -23,10 +24,8 @@ def main() -> None:
     from alpsdx.errors import AlpsdxError
 
     for seed in list(mod.seeds())[:20]:  # warm-up: lazy imports, knowledge base
-        try:
+        with contextlib.suppress(Exception):
             target(seed[1])
-        except Exception:  # noqa: BLE001
-            pass
     for f in files:
         data = Path(f).read_bytes()
         t0, c0 = time.perf_counter(), time.process_time()
@@ -35,7 +34,7 @@ def main() -> None:
             out = "valid"
         except (AlpsdxError, *allowed) as exc:
             out = f"typed {type(exc).__name__}"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             out = f"BUG {type(exc).__name__}: {exc}"[:200]
             tb = traceback.extract_tb(exc.__traceback__)[-1]
             out += f" at {Path(tb.filename).name}:{tb.lineno}"
