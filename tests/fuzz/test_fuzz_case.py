@@ -104,6 +104,19 @@ def test_regression_non_finite_numbers_refused(where: dict[str, Any]) -> None:
         parse_case_text(text)
 
 
+def test_yaml_alias_bomb_is_refused_fast() -> None:
+    """Billion laughs: nine levels of nine aliases (387 million strings if expanded)."""
+    import time
+
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    text = "id: x\n" + "\n".join(lines) + "\ngenes_tested: *a8\n"
+    t0 = time.process_time()
+    with pytest.raises(InputError):
+        parse_case_text(text, fmt="yaml")
+    assert time.process_time() - t0 < 2.0
+
+
 def test_regression_yaml_error_is_one_line() -> None:
     with pytest.raises(InputError) as exc:
         parse_case_text("? [a, b]\n: x\n", fmt="yaml")
