@@ -234,6 +234,14 @@ def test_fcs_upload_runs_the_dnt_pipeline(doc: TestClient, fcs_bytes: bytes) -> 
     dnt = [o for o in obs if o["analyte"] == "dnt_pct_lymphocytes"]
     assert len(dnt) == 1 and dnt[0]["file_id"] == r.json()["file"]["id"]
     assert dnt[0]["value"] == pytest.approx(3.0, abs=0.6)  # the synthetic file was made with 3 % DNT
+    fid = r.json()["file"]["id"]
+    plot = doc.get(f"/api/patients/{pid}/files/{fid}/plot.png")
+    assert plot.status_code == 200 and plot.headers["content-type"] == "image/png"
+    assert plot.content.startswith(b"\x89PNG")
+    trend = doc.get(f"/api/patients/{pid}/plots/dnt.png")
+    assert trend.status_code == 200 and trend.content.startswith(b"\x89PNG")
+    bad = doc.get(f"/api/patients/{pid}/plots/cholesterol.png")
+    assert bad.status_code == 422 and (bad.json()["field"], bad.json()["value"]) == ("group", "'cholesterol'")
 
 
 def test_admin_reads_the_audit_trail_of_api_calls(doc: TestClient, boss: TestClient) -> None:

@@ -33,7 +33,23 @@ def ids(app) -> dict[str, int]:  # type: ignore[no-untyped-def]
     pid = reg.create_patient(case_from_dict({"id": "api-authz-1", "sex": "male", "age_years": 12}))
     fid = reg.add_file(pid, "case", "c.json", b'{"id": "api-authz-1"}')
     uid = reg.create_user("api-someone", "someone-pass-1", "viewer")
-    return {"pid": pid, "fid": fid, "uid": uid}
+    # A file whose derived result names a gate plot, as an analysed FCS upload's does.
+    _, png = reg.write_blob(_tiny_png())
+    gid = reg.add_file(pid, "fcs", "tube.fcs", b"FCS3.1 stand-in", result={"gate_plot": png})
+    return {"pid": pid, "fid": fid, "uid": uid, "gid": gid}
+
+
+def _tiny_png() -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    buf = io.BytesIO()
+    Figure(figsize=(0.2, 0.2)).savefig(buf, format="png")
+    return buf.getvalue()
 
 
 def _h(s: Session) -> dict[str, str]:
@@ -86,6 +102,8 @@ MATRIX: dict[tuple[str, str], tuple[str, Callable[[Session, dict[str, int]], Any
     ("POST", "/patients/{patient_id}/files"): ("clinician", _upload, 201),
     ("GET", "/patients/{patient_id}/files/{file_id}"): ("viewer", _get(P + "/files/{fid}"), 200),
     ("GET", "/patients/{patient_id}/files/{file_id}/content"): ("viewer", _get(P + "/files/{fid}/content"), 200),
+    ("GET", "/patients/{patient_id}/files/{file_id}/plot.png"): ("viewer", _get(P + "/files/{gid}/plot.png"), 200),
+    ("GET", "/patients/{patient_id}/plots/{group}.png"): ("viewer", _get(P + "/plots/igg.png"), 200),
     ("GET", "/patients/{patient_id}/report"): ("viewer", _get(P + "/report"), 200),
     ("GET", "/patients/{patient_id}/report.pdf"): ("viewer", _get(P + "/report.pdf"), 200),
     ("GET", "/audit"): ("admin", _get("/api/audit?limit=5"), 200),

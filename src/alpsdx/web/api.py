@@ -583,6 +583,38 @@ def file_content(request: Request, patient_id: PatientId, file_id: FileId, p: Pr
                     headers={"Content-Disposition": f'attachment; filename="alpsdx-file-{file_id}"'})
 
 
+_PNG = {**_JSON_ERRORS, 200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+@router.get("/patients/{patient_id}/files/{file_id}/plot.png", tags=["files"], response_class=Response,
+            responses=_PNG, summary="The gate plot of an analysed FCS file")
+def file_plot(request: Request, patient_id: PatientId, file_id: FileId, p: Principal = Depends(viewer)) -> Response:
+    reg = _reg(request)
+    info = reg.file_info(patient_id, file_id, actor_for(request, p))
+    rel = info["result"].get("gate_plot") if isinstance(info["result"], dict) else None
+    if not isinstance(rel, str) or not rel:
+        raise NotFoundError("this file has no gate plot (only analysed FCS files do)", field="file_id", value=file_id)
+    return Response(reg.blob_path(rel).read_bytes(), media_type="image/png")
+
+
+@router.get("/patients/{patient_id}/plots/{group}.png", tags=["observations"], response_class=Response,
+            responses=_PNG, summary="A trend plot with reference bands and threshold lines")
+def trend_plot(request: Request, patient_id: PatientId,
+               group: str = PathParam(..., description="dnt | blood | igg | biomarkers | sirolimus"),
+               p: Principal = Depends(viewer)) -> Response:
+    from alpsdx.report import plots
+
+    if group not in plots.PLOTS:
+        raise InputError("unknown plot", field="group", value=group, expected=" | ".join(plots.PLOTS))
+    reg = _reg(request)
+    actor = actor_for(request, p)
+    case = reg.load_case(patient_id, actor)
+    pts = reg.series(patient_id, plots.PLOTS[group][1], actor)
+    png = plots.render(group, pts, birth_date=case.birth_date, age_years=case.age_years,
+                       sex=case.sex.value if case.sex.value in ("female", "male") else None, as_of=case.as_of)
+    return Response(png, media_type="image/png")
+
+
 # ------------------------------------------------------------------ reports
 @router.get("/patients/{patient_id}/report", tags=["reports"], summary="The patient report as HTML",
             response_class=Response,  # errors stay documented as JSON (HTMLResponse would label them text/html)
