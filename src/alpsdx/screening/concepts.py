@@ -149,7 +149,7 @@ def _source_concepts(
     c = c.mutate(ncode=norm_code_expr(c.concept_code))
     c = c.mutate(cat3=c.ncode.substr(0, 3))
     j = c.join(codes, [c.cat3 == codes.cat3, c.vocabulary_id == codes.vocabulary])
-    j = j.filter(j.ncode.substr(0, j.plen) == j.prefix)
+    j = j.filter(j.ncode.substr(0, j.plen.cast("int32")) == j.prefix)
     j = j.filter(~j.exact | (j.ncode == j.prefix))
     j = j.select(
         concept_id=j.concept_id, set_id=j.set_id,

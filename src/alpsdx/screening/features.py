@@ -184,7 +184,7 @@ def _code_match(t: ir.Table, rc_codes: pd.DataFrame, code_col: str, sets: set[st
     x = t.mutate(ncode=norm_code_expr(t[code_col]))
     x = x.mutate(c3=x.ncode.substr(0, 3))
     j = x.join(codes, x.c3 == codes.k3)
-    j = j.filter((j.ncode.substr(0, j.plen) == j.prefix) & (~j.exact | (j.ncode == j.prefix)))
+    j = j.filter((j.ncode.substr(0, j.plen.cast("int32")) == j.prefix) & (~j.exact | (j.ncode == j.prefix)))
     return j.select(person_id=j.person_id, d=j.d, set_id=j.set_id, cid=j.cid)
 
 
@@ -473,8 +473,8 @@ def features(
                                             "steroid_ivig_courses", "second_line_drugs")],
         lp_span_days=t.lp_last_day - t.lp_first_day,
         lp_after_lymphoma=t.lp_after_lymphoma.coalesce(0),
-        cytopenia_lineages=(t.red_day.notnull().cast("int64") + t.plt_day.notnull().cast("int64")
-                            + t.neu_day.notnull().cast("int64")),
+        cytopenia_lineages=(t.red_day.notnull().ifelse(1, 0) + t.plt_day.notnull().ifelse(1, 0)
+                            + t.neu_day.notnull().ifelse(1, 0)).cast("int64"),
         cytopenia_second_day=ibis.cases((second >= big, ibis.null("int64")), else_=second),
         cytopenia_months=t.cytopenia_months.coalesce(0),
         lab_cytopenia_lineages=(t.hb_low.coalesce(0) + t.plt_low.coalesce(0) + t.anc_low.coalesce(0)),
