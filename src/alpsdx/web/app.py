@@ -85,6 +85,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.templates = templates()
 
+    from alpsdx.web.security import LoginThrottleMiddleware
+
+    # Added before the headers middleware, so it sits inside it and its 429s carry the headers too.
+    app.add_middleware(LoginThrottleMiddleware)
+
     @app.middleware("http")
     async def security_and_log(request: Request, call_next: Any) -> Response:
         start = time.perf_counter()

@@ -1,0 +1,178 @@
+"""Brute-force protection for sign-in, as a pure ASGI middleware.
+
+Password guesses arrive two ways: the login form (``POST /login``) and HTTP Basic on any
+route. ``LoginThrottle`` counts failed attempts per (client address, user name) and per
+client address in a sliding window; past the limit the request is refused with
+``429 Too Many Requests`` and ``Retry-After`` *before* the password is checked, so a
+locked-out guesser gets no answer about the password and costs no argon2 work.
+
+A failure is a ``401`` answer to a request that carried credentials (the login form with a
+user name, or an ``Authorization: Basic`` header); a success (``303`` from the form, any
+non-401 answer to a Basic request) clears that (address, user) counter. Counters live in the
+process (one uvicorn worker, as ``alpsdx serve`` runs); behind several workers each keeps
+its own, which only loosens the limit by that factor.
+
+Limits (``ALPSDX_LOGIN_MAX_FAILURES`` per user name and address, ``ALPSDX_LOGIN_MAX_FAILURES_ADDR``
+per address, within ``ALPSDX_LOGIN_WINDOW_S`` seconds): 5, 50, 900 by default.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MAX_FORM_BYTES = 64 * 1024
+ALL = "\x00any user"  # the per-address counter's key (no user name contains NUL)
+
+__all__ = ["LoginThrottle", "LoginThrottleMiddleware"]
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else default
+
+
+class LoginThrottle:
+    """Sliding-window failure counters: per (address, user name) and per address."""
+
+    def __init__(self, max_failures: int | None = None, max_failures_addr: int | None = None,
+                 window_s: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_failures = max_failures or _int_env("ALPSDX_LOGIN_MAX_FAILURES", 5)
+        self.max_failures_addr = max_failures_addr or _int_env("ALPSDX_LOGIN_MAX_FAILURES_ADDR", 50)
+        self.window_s = float(window_s or _int_env("ALPSDX_LOGIN_WINDOW_S", 900))
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._fails: dict[tuple[str, str], deque[float]] = {}
+
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+        q = self._fails.get(key)
+        if q is None:
+            return deque()
+        while q and q[0] <= now - self.window_s:
+            q.popleft()
+        if not q:
+            del self._fails[key]
+        return q
+
+    def retry_after(self, addr: str, username: str) -> int:
+        """Seconds until a new attempt is allowed; 0 when it is allowed now."""
+        now = self._clock()
+        with self._lock:
+            waits = []
+            for key, limit in (((addr, username.lower()), self.max_failures), ((addr, ALL), self.max_failures_addr)):
+                q = self._recent(key, now)
+                if len(q) >= limit:
+                    waits.append(q[len(q) - limit] + self.window_s - now)
+            return max(1, int(max(waits)) + 1) if waits else 0
+
+    def failed(self, addr: str, username: str) -> None:
+        now = self._clock()
+        with self._lock:
+            for key in ((addr, username.lower()), (addr, ALL)):
+                self._fails.setdefault(key, deque()).append(now)
+                if len(self._fails) > 100_000:  # bound memory under a spray of names
+                    self._fails.pop(next(iter(self._fails)))
+
+    def succeeded(self, addr: str, username: str) -> None:
+        with self._lock:
+            self._fails.pop((addr, username.lower()), None)
+
+
+def _basic_username(scope: Scope) -> str | None:
+    for name, value in scope.get("headers") or ():
+        if name == b"authorization" and value[:6].lower() == b"basic ":
+            try:
+                decoded = base64.b64decode(value[6:].strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return ""
+            return decoded.partition(":")[0]
+    return None
+
+
+def _is_form(scope: Scope) -> bool:
+    for name, value in scope.get("headers") or ():
+        if name == b"content-type":
+            return value.split(b";", 1)[0].strip().lower() == b"application/x-www-form-urlencoded"
+    return False
+
+
+class LoginThrottleMiddleware:
+    """Refuse sign-in attempts past the failure limit with 429 (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, throttle: LoginThrottle | None = None) -> None:
+        self.app = app
+        self.throttle = throttle or LoginThrottle()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        addr = str(client[0]) if client else "-"
+        form_login = scope["method"] == "POST" and scope["path"] == "/login"
+        username: str | None = None
+        if form_login:
+            body, more = b"", True
+            while more and len(body) <= MAX_FORM_BYTES:
+                message = await receive()
+                body += message.get("body", b"")
+                more = bool(message.get("more_body"))
+            if _is_form(scope) and len(body) <= MAX_FORM_BYTES:
+                values = parse_qs(body.decode("latin-1"), keep_blank_values=True).get("username", [""])
+                username = values[0].strip() or None
+            replay = [{"type": "http.request", "body": body, "more_body": more}]
+
+            async def replayed() -> Message:
+                return replay.pop(0) if replay else await receive()
+
+            receive = replayed
+        else:
+            username = _basic_username(scope)
+        if username is None:
+            await self.app(scope, receive, send)
+            return
+        wait = self.throttle.retry_after(addr, username)
+        if wait:
+            await self._refuse(scope, send, wait)
+            return
+        status: list[int] = []
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(int(message["status"]))
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        if status and status[0] == 401:
+            self.throttle.failed(addr, username)
+        elif status and (status[0] == 303 or not form_login):
+            self.throttle.succeeded(addr, username)
+
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, wait: int) -> None:
+        message = f"too many failed sign-in attempts; try again in {wait} s"
+        if scope["path"] == "/login":
+            body = (f"<!doctype html><title>Too many attempts</title><p>{message}.</p>").encode()
+            ctype = b"text/html; charset=utf-8"
+        else:
+            body = json.dumps({"error": "AuthError", "message": message, "field": "Authorization",
+                               "value": None, "expected": None}).encode()
+            ctype = b"application/json"
+        await send({"type": "http.response.start", "status": 429,
+                    "headers": [(b"content-type", ctype), (b"retry-after", str(wait).encode()),
+                                (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]})
+        await send({"type": "http.response.body", "body": body})
