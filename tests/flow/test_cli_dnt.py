@@ -176,3 +176,19 @@ def test_multi_dataset_file_with_offset_bug(shared_data, capsys):
     assert s["markers"] == {"CD3": "FL1", "CD4": "FL2", "CD8": "FL3"}
     codes = [q["code"] for q in s["qc"]]
     assert {"several_datasets", "no_compensation", "no_singlet_gate", "tcrab_absent"} <= set(codes)
+
+
+def test_future_date_is_an_input_error_only_for_case(tmp_path, capsys):
+    import datetime as dt
+
+    f = tmp_path / "future.fcs"
+    future = dt.date.today() + dt.timedelta(days=400)
+    write_synthetic(f, SyntheticSpec(n_events=12_000, date=future, seed=41))
+    code, out, err = run(["dnt", str(f), "--format", "json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)[0]["date"] == future.isoformat()
+    case = tmp_path / "c.json"
+    case.write_text('{"id": "c"}')
+    code, _, err = run(["dnt", str(f), "--case", str(case)], capsys)
+    assert code == 2 and "$DATE" in err and "future" in err and "Traceback" not in err
+    assert json.loads(case.read_text()) == {"id": "c"}  # untouched

@@ -105,7 +105,8 @@ def run_one(path: str, options: dict[str, Any]) -> dict[str, Any]:
             gml.parent.mkdir(parents=True, exist_ok=True)
             export_gatingml(res.gating.gates, res.xf, gml, spill=spill)
             summary["gating_ml"] = str(gml)
-        obs = [o.model_dump(mode="json", exclude_none=True) for o in res.to_observations()]
+        obs = ([o.model_dump(mode="json", exclude_none=True) for o in res.to_observations()]
+               if options.get("case") else [])
         return {"summary": summary, "observations": obs}
     except AlpsdxError as exc:
         return {"error": {**exc.to_dict(), "file": path, "message": str(exc)}}
@@ -310,6 +311,7 @@ def register(app: typer.Typer) -> None:
             "plots": str(plots) if plots else None,
             "export_gates": str(export_gates) if export_gates else None,
             "ignore_offset_error": ignore_offset_error,
+            "case": str(case) if case else None,
         }
         if plots is not None:
             plots.mkdir(parents=True, exist_ok=True)

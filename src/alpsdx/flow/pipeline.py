@@ -118,6 +118,9 @@ class DNTResult:
         """Case observations (%, dated from $DATE). Without a TCRab channel/gate the figures
         are CD3+ CD4- CD8- and carry ``tcrab_gated=False``: the criteria engine then counts
         them only to rule the DNT criterion out (gamma-delta T cells are included)."""
+        from pydantic import ValidationError
+
+        from alpsdx.errors import InputError
         from alpsdx.model import Observation
 
         obs = []
@@ -125,9 +128,15 @@ class DNTResult:
             v = getattr(self, key)
             if v is None:
                 continue
-            obs.append(Observation(analyte=key, value=round(v, 4), unit="%", date=self.date,
-                                   source=f"alpsdx dnt {Path(self.file).name}",
-                                   tcrab_gated=self.tcrab_present))
+            try:
+                obs.append(Observation(analyte=key, value=round(v, 4), unit="%", date=self.date,
+                                       source=f"alpsdx dnt {Path(self.file).name}",
+                                       tcrab_gated=self.tcrab_present))
+            except ValidationError as exc:
+                msg = "; ".join(str(e.get("msg", "")) for e in exc.errors())
+                raise InputError(f"the file's figures cannot become case observations: {msg}",
+                                 field="$DATE", value=None if self.date is None else self.date.isoformat(),
+                                 expected="an acquisition date that is not in the future") from None
         return obs
 
 
