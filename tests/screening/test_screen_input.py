@@ -146,3 +146,20 @@ def test_cli_parquet_output_and_errors(runner: CliRunner, tmp_path: Path) -> Non
     with pytest.raises(SystemExit) as ex:
         main(["screen", "--omop", str(EXTRACT), "--out", str(tmp_path / "x.xlsx"), "--no-progress"])
     assert ex.value.code == 2
+
+
+def test_one_expression_without_stages_gives_the_same_features() -> None:
+    from alpsdx.screening.concepts import resolve
+    from alpsdx.screening.features import band_table, features, unit_table
+    from alpsdx.screening.score import score_spec
+
+    omop = open_omop(EXTRACT)
+    rc = resolve(omop)
+    ut = unit_table(omop, rc)
+    spec = score_spec()
+    bands = band_table(spec)
+    staged = omop.con.execute(features(omop, rc, ut.factors, bands, spec)).sort_values("person_id")
+    single = omop.con.execute(features(omop, rc, ut.factors, bands, spec, cache=False)).sort_values("person_id")
+    assert len(staged) == 4
+    pd.testing.assert_frame_equal(staged.reset_index(drop=True), single[staged.columns].reset_index(drop=True),
+                                  check_dtype=False)
