@@ -1,14 +1,20 @@
 """Per-person features and points of the ALPS screen, written once in Ibis.
 
-The same expression runs on every backend Ibis reaches (DuckDB, PySpark, ...); nothing here
-is backend-specific SQL. Engine-friendly shape:
+The same expressions run on every backend Ibis reaches (DuckDB, PySpark, PostgreSQL, ...);
+nothing here is backend-specific SQL. Engine-friendly shape:
 
-1. **Semi-join first**: each clinical table is joined to the (small) resolved concept set
-   tables before anything else, so only matching rows flow on.
-2. **Aggregate early**: measurements collapse to one row per (person, analyte, month)
-   (max, min, first date) before persons and age bands are joined; events collapse to one
-   row per person.
-3. **Two-stage distinct**: distinct (person, lineage) / (person, month) first, then count.
+1. **Semi-join first**: each clinical table is joined to a small resolved lookup before
+   anything else: condition/observation/procedure codes to the concept sets, drug names to
+   the ingredient sets, and measurement rows to one lookup keyed on their raw
+   (concept id, source code, unit concept id, unit source value) that carries the analyte
+   and the unit factor (built by :func:`unit_table` from one scan of distinct keys).
+2. **Aggregate once per person**: laboratory rows are joined to the person (age, sex) and
+   to the age band by one integer key, then aggregated straight to one row per person.
+3. **Stages**: coded events, laboratory aggregates and the per-person table are each
+   materialised on the engine (:func:`materialize`: a DuckDB temporary table, elsewhere
+   ``Table.cache()``); distinct counts (months, drugs) run on the small event table. With
+   ``cache=False`` the whole computation is one Ibis expression (same result, slower to
+   compile).
 4. **No window functions**: element dates are minima; "the date the second lineage
    appeared" is the middle of three minima; the flag date is the earliest element date at
    which the points reached so far meet the threshold.
