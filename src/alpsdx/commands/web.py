@@ -82,6 +82,9 @@ def _ensure_admin(reg, *, generate: bool) -> None:  # type: ignore[no-untyped-de
         typer.echo(f"Created user '{ADMIN_USER}' with password: {password}")
         typer.echo("(shown once; set ALPSDX_ADMIN_PASSWORD to choose it)")
         return
+    from alpsdx.web.security import check_admin_password
+
+    check_admin_password(password, development=os.environ.get("ALPSDX_ENV", "").strip().lower() == "development")
     reg.create_user(ADMIN_USER, password, "admin", _cli_actor())
     typer.echo(f"Created user '{ADMIN_USER}' with the password from ALPSDX_ADMIN_PASSWORD")
 

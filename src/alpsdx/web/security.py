@@ -38,7 +38,28 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_FORM_BYTES = 64 * 1024
 ALL = "\x00any user"  # the per-address counter's key (no user name contains NUL)
 
-__all__ = ["LoginThrottle", "LoginThrottleMiddleware"]
+__all__ = ["WEAK_PASSWORDS", "LoginThrottle", "LoginThrottleMiddleware", "check_admin_password"]
+
+# Passwords that installation guides, demos and guessers try first.
+WEAK_PASSWORDS = frozenset({
+    "password", "password1", "password123", "passw0rd", "admin", "admin123", "admin1234", "adminadmin",
+    "administrator", "alpsdx", "alpsdx123", "changeme", "change-me", "changeit", "default", "secret",
+    "12345678", "123456789", "1234567890", "qwerty123", "qwertyuiop", "letmein", "welcome", "welcome1",
+    "iloveyou", "trustno1", "abc12345", "test1234", "testtest", "postgres", "root", "toor",
+})
+
+
+def check_admin_password(password: str, *, development: bool) -> None:
+    """Outside development, refuse a well-known default or trivially guessable admin password."""
+    if development:
+        return
+    low = password.strip().lower()
+    if low in WEAK_PASSWORDS or len(set(low)) < 5:
+        from alpsdx.errors import InputError
+
+        raise InputError("this admin password is a well-known default or too easy to guess; it is refused "
+                         "outside development (ALPSDX_ENV=development)", field="ALPSDX_ADMIN_PASSWORD",
+                         expected="a password of your own: at least 8 characters, not a common default")
 
 
 def _int_env(name: str, default: int) -> int:
