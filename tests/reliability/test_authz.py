@@ -322,3 +322,31 @@ def test_serve_refuses_the_development_secret_in_production(tmp_path: Path) -> N
     assert p.returncode != 0
     assert "ALPSDX_SECRET_KEY" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("password", ["password", "Admin123", "changeme", "aaaaaaaaaaaa", "12121212"])
+def test_admin_password_defaults_are_refused_outside_development(password: str) -> None:
+    from alpsdx.errors import InputError
+    from alpsdx.web.security import check_admin_password
+
+    with pytest.raises(InputError) as err:
+        check_admin_password(password, development=False)
+    assert err.value.field == "ALPSDX_ADMIN_PASSWORD"
+    check_admin_password(password, development=True)  # a local trial may use anything
+    check_admin_password("a-password-of-my-own-7", development=False)
+
+
+def test_serve_refuses_a_default_admin_password(tmp_path: Path) -> None:
+    env = {**os.environ, "ALPSDX_DATABASE_URL": f"sqlite:///{tmp_path / 'r.sqlite3'}", "ALPSDX_SECRET_KEY": "q" * 40,
+           "ALPSDX_ENV": "production", "ALPSDX_UPLOAD_DIR": str(tmp_path / "u"), "ALPSDX_ADMIN_PASSWORD": "changeme"}
+    p = subprocess.run([sys.executable, "-m", "alpsdx.cli", "serve", "--port", "1"], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0
+    assert "ALPSDX_ADMIN_PASSWORD" in p.stderr and "Traceback" not in p.stderr
+    from alpsdx.store import Registry, make_engine
+
+    engine = make_engine(env["ALPSDX_DATABASE_URL"])
+    try:
+        assert Registry(engine, tmp_path / "u").count_users() == 0  # no admin was created
+    finally:
+        engine.dispose()
