@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -71,22 +70,25 @@ def test_html_report_is_self_contained(app, as_role) -> None:  # type: ignore[no
 
 
 @needs_poppler
-def test_cli_report_writes_pdf(tmp_path: Path) -> None:
-    env = {"ALPSDX_DATABASE_URL": f"sqlite:///{tmp_path / 'r.sqlite3'}", "ALPSDX_UPLOAD_DIR": str(tmp_path / "up"),
-           "PATH": "/usr/bin:/bin"}
+def test_cli_report_writes_pdf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from alpsdx import cli
     from alpsdx.store import Registry, make_engine, upgrade
 
-    engine = make_engine(env["ALPSDX_DATABASE_URL"])
+    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    monkeypatch.setenv("ALPSDX_DATABASE_URL", url)
+    monkeypatch.setenv("ALPSDX_UPLOAD_DIR", str(tmp_path / "up"))
+    engine = make_engine(url)
     upgrade(engine)
     Registry(engine, tmp_path / "up").save_case(load_case(EXAMPLE))
     engine.dispose()
     out = tmp_path / "out.pdf"
-    cmd = [sys.executable, "-m", "alpsdx.cli", "report", "case-001", "--pdf", str(out)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    with pytest.raises(SystemExit) as done:
+        cli.main(["report", "case-001", "--pdf", str(out)])
+    assert done.value.code == 0, capsys.readouterr().err
     assert out.read_bytes()[:5] == b"%PDF-"
     assert "ALPS decision-support report: case-001" in " ".join(_pdf_text(out).split())
-    missing = subprocess.run([sys.executable, "-m", "alpsdx.cli", "report", "nobody", "--pdf", str(out)],
-                             env=env, capture_output=True, text=True, cwd=tmp_path)
-    assert missing.returncode == 2
-    assert "no such patient" in missing.stderr and "Traceback" not in missing.stderr
+    with pytest.raises(SystemExit) as missing:
+        cli.main(["report", "nobody", "--pdf", str(out)])
+    assert missing.value.code == 2
+    err = capsys.readouterr().err
+    assert "no such patient" in err and "Traceback" not in err
