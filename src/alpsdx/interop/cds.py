@@ -672,6 +672,14 @@ def handle_hook(service_id: str, body: Any, fetch: Fetcher | None = None) -> dic
 
 # --- HTTP ---------------------------------------------------------------------------------
 
+_ERR_DOC = {"content": {"application/json": {"schema": {"type": "object", "description": "An alpsdx error"}}}}
+# Every status a hook call answers with, as the OpenAPI spec documents it.
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid hook request", **_ERR_DOC},
+    401: {"description": "Missing, unsigned or invalid client JWT", **_ERR_DOC},
+    404: {"description": "No such CDS service", **_ERR_DOC},
+    412: {"description": "Prefetch missing and the FHIR server could not supply it", **_ERR_DOC},
+}
 router = APIRouter(tags=["CDS Hooks 2.0"])
 _ISSUED: OrderedDict[str, str] = OrderedDict()  # card uuid -> service id (recent cards, for feedback)
 _ISSUED_MAX = 10_000
@@ -712,7 +720,7 @@ def cds_discovery() -> Response:
     return Response(_discovery_json(), media_type="application/json")
 
 
-@router.post("/cds-services/{service_id}")
+@router.post("/cds-services/{service_id}", responses=_RESPONSES)
 async def cds_call(service_id: str, request: Request) -> JSONResponse:
     """A hook call from a CDS client (signed JWT required)."""
     from starlette.concurrency import run_in_threadpool
@@ -747,7 +755,7 @@ async def cds_call(service_id: str, request: Request) -> JSONResponse:
 _OUTCOMES = ("accepted", "overridden")
 
 
-@router.post("/cds-services/{service_id}/feedback")
+@router.post("/cds-services/{service_id}/feedback", responses=_RESPONSES)
 async def cds_feedback(service_id: str, request: Request) -> JSONResponse:
     """Feedback on cards (accepted / overridden): checked and stored in the audit log."""
     from starlette.concurrency import run_in_threadpool
