@@ -81,3 +81,14 @@ def test_fhir_facade_documents_its_media_type_and_error_statuses(app: Any, spec:
     assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
     for r in (unsupported, bad, meta):
         assert r.headers["content-type"].split(";")[0] == "application/fhir+json"
+
+
+def test_cds_hook_calls_document_their_error_statuses(app: Any, spec: dict[str, Any]) -> None:
+    """schemathesis found 401/404 answers of the hook endpoints undocumented."""
+    for path in ("/cds-services/{service_id}", "/cds-services/{service_id}/feedback"):
+        res = _responses(spec, path, "post")
+        for status in ("400", "401", "404", "412"):
+            assert list(res[status]["content"]) == ["application/json"], (path, status)
+    with TestClient(app, base_url="https://testserver") as c:
+        assert c.post("/cds-services/no-such-service", json={}).status_code == 404
+        assert c.post("/cds-services/alpsdx-patient-view", json={}).status_code == 401  # unsigned
