@@ -260,3 +260,40 @@ def test_robust_to_debris_monocytes_doublets(tmp_path, scenario, kw):
     assert 0.9 * truth.n_lymphocytes <= d["counts"]["lymphocytes"] <= 1.01 * truth.n_lymphocytes
     codes = [f["code"] for f in d["qc"]]
     assert ("few_lymphocytes" in codes) == (d["counts"]["lymphocytes"] < 10_000)
+
+
+def _edge_file(tmp_path, edit):
+    data, pnn, pns, spill, _ = make_sample(SyntheticSpec(n_events=20_000, seed=5))
+    fl = [i for i, s in enumerate(pns) if s]
+    text = {"$SPILLOVER": f"{len(fl)}," + ",".join(pnn[i] for i in fl) + ","
+            + ",".join(repr(float(v)) for v in spill.ravel())}
+    return write_fcs(tmp_path / "e.fcs", edit(data.copy(), pnn), pnn, pns, text=text)
+
+
+def _set(col, value, step=1):
+    def edit(d, pnn):
+        d[::step, pnn.index(col)] = value
+        return d
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "outcome"),
+    [
+        ("NaN in CD3", _set("APC-A", np.nan, 50), "non_finite_values"),
+        ("inf in FSC-A", _set("FSC-A", np.inf, 100), "non_finite_values"),
+        ("CD3 all zero", _set("APC-A", 0.0), "no_cd3_valley"),
+        ("FSC-A all NaN", _set("FSC-A", np.nan), GatingError),
+        ("60 events", lambda d, _p: d[:60], GatingError),
+        ("no events", lambda d, _p: d[:0], GatingError),
+    ],
+)
+def test_degenerate_data_flags_or_gating_error(tmp_path, name, edit, outcome):
+    p = _edge_file(tmp_path, edit)
+    if isinstance(outcome, type):
+        with pytest.raises(outcome) as exc:
+            analyse_fcs(p)
+        assert exc.value.field
+        return
+    r = analyse_fcs(p)
+    assert outcome in [f.code for f in r.flags], name

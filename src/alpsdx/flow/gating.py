@@ -385,7 +385,7 @@ def singlet_gate(fa: np.ndarray, fh: np.ndarray, cha: str, chh: str, *, sig_lo: 
                  sig_hi: float, xmax: float) -> Gate:
     """Singlets: events whose FSC-H/FSC-A ratio lies in [mode - sig_lo*s, mode + sig_hi*s];
     doublets have a larger area for their height. Drawn as a wedge from the origin."""
-    ok = (fa > 0) & (fh > 0)
+    ok = (fa > 0) & (fh > 0) & np.isfinite(fa) & np.isfinite(fh)
     if np.count_nonzero(ok) < 100:
         raise GatingError("too few events with positive FSC-A and FSC-H for a singlet gate",
                           field="singlets", value=int(np.count_nonzero(ok)))
@@ -410,6 +410,9 @@ def lymphocyte_gate(fsc: np.ndarray, ssc: np.ndarray, chf: str, chs: str, parent
     """Lymphocytes: the scatter density peak with the lowest SSC among non-debris peaks,
     bounded by its density contour (raised until no other cloud joins it)."""
     flags: list[QCFlag] = []
+    keep = np.isfinite(fsc) & np.isfinite(ssc)
+    if not keep.all():
+        fsc, ssc = fsc[keep], ssc[keep]
     if fsc.size < 200:
         raise GatingError("too few events to find the lymphocyte cloud", field="lymphocytes",
                           value=int(fsc.size), expected=">= 200 events")
@@ -545,7 +548,7 @@ def auto_gate(
         gate = singlet_gate(fa[s], col(sc["FSC-H"])[s], sc["FSC-A"], sc["FSC-H"],
                             sig_lo=float(g["singlet_sigmas_low"]["value"]),
                             sig_hi=float(g["singlet_sigmas_high"]["value"]),
-                            xmax=4.0 * max(float(np.max(fa)), 1.0))
+                            xmax=4.0 * max(float(np.max(fa, initial=1.0, where=np.isfinite(fa))), 1.0))
         add(gate)
         parent = "singlets"
     else:
@@ -618,6 +621,15 @@ def auto_gate(
     # 6. B220+ among DNT (threshold from all lymphocytes, where B cells give a clear peak)
     if panel.has("B220"):
         positive_gate("B220", "b220_pos", "B220+", "dnt", "lymphocytes", None)
+    # QC: values that are not numbers (NaN/inf) fall outside every gate
+    bad = 0
+    for c in dict.fromkeys([*sc.values(), *panel.markers.values()]):
+        if c in columns and c != sc.get("Time"):
+            bad = max(bad, int(np.count_nonzero(~np.isfinite(columns[c]))))
+    if bad:
+        flags.append(QCFlag("non_finite_values", "warning",
+                            f"{bad} events hold NaN or infinite values in a scatter or marker "
+                            "channel; they fall outside every gate", value=bad))
     # QC: denominators and compensation
     min_l = qc.qc_value("min_lymphocytes")
     if n_lymph < min_l:

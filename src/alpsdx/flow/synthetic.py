@@ -242,7 +242,7 @@ def write_fcs(path: str | Path, data: np.ndarray, pnn: list[str], pns: list[str]
     begin = 0
     body = ""
     for _ in range(5):  # offsets change the TEXT length; iterate to a fixed point
-        kw["$BEGINDATA"] = str(begin)
+        kw["$BEGINDATA"] = str(begin) if payload else "0"
         kw["$ENDDATA"] = str(begin + len(payload) - 1 if payload else 0)
         kw["$BEGINANALYSIS"] = kw["$ENDANALYSIS"] = kw["$BEGINSTEXT"] = kw["$ENDSTEXT"] = "0"
         body = "/" + "".join(f"{_esc(k)}/{_esc(v)}/" for k, v in kw.items())
@@ -253,6 +253,8 @@ def write_fcs(path: str | Path, data: np.ndarray, pnn: list[str], pns: list[str]
     tb = body.encode("utf-8")
     text_end = text_start + len(tb) - 1
     d0, d1 = begin, begin + len(payload) - 1
+    if not payload:
+        d0 = d1 = 0
     if d1 > 99_999_999:
         d0 = d1 = 0
     header = b"FCS3.1    " + b"".join(f"{v:>8d}".encode() for v in (text_start, text_end, d0, d1, 0, 0))
