@@ -34,7 +34,8 @@ def ids(app, fcs_bytes: bytes) -> dict[str, int]:  # type: ignore[no-untyped-def
     uid = reg.create_user("someone", "someone-pass-1", "viewer")
     # The reports are rendered for a small record (the role check is what is tested here).
     small = reg.create_patient(case_from_dict({"id": "authz-2", "sex": "male", "age_years": 9}))
-    return {"pid": pid, "fid": fid, "uid": uid, "small": small}
+    eid = reg.evaluations(pid)[-1]["id"]
+    return {"pid": pid, "fid": fid, "uid": uid, "small": small, "eid": eid}
 
 
 def _case_file(n: int) -> dict[str, Any]:
@@ -55,6 +56,8 @@ MATRIX: dict[tuple[str, str], tuple[str, Builder, int]] = {
     ("GET", "/patients/{patient_id}/files/{file_id}/plot.png"): (
         "viewer", lambda s, i: s.get(f"/patients/{i['pid']}/files/{i['fid']}/plot.png"), 200),
     ("GET", "/patients/{patient_id}/files/{file_id}"): ("viewer", lambda s, i: s.get(f"/patients/{i['pid']}/files/{i['fid']}"), 200),
+    ("GET", "/patients/{patient_id}/evaluations/{evaluation_id}"): (
+        "viewer", lambda s, i: s.get(f"/patients/{i['pid']}/evaluations/{i['eid']}"), 200),
     ("GET", "/patients/{patient_id}/report"): ("viewer", lambda s, i: s.get(f"/patients/{i['small']}/report"), 200),
     ("GET", "/patients/{patient_id}/report.pdf"): ("viewer", lambda s, i: s.get(f"/patients/{i['small']}/report.pdf"), 200),
     ("POST", "/patients/{patient_id}/observations"): ("clinician", lambda s, i: s.post(

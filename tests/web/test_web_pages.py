@@ -51,6 +51,11 @@ def test_category_moves_indeterminate_probable_definitive(app, as_role) -> None:
     assert [h["category"] for h in history][:3] == ["definitive", "probable", "indeterminate"]
     assert len(history) >= 6
     assert page.count("<td>clinician</td>") >= 6  # the history table names who made each change
+    # A past evaluation opens as it was made: the probable one, with its knowledge-base stamp.
+    probable = next(h for h in history if h["category"] == "probable")
+    old = s.get(f"/patients/{pid}/evaluations/{probable['id']}").text
+    assert "cat-probable" in old and probable["kb_version"] in old
+    assert s.get(f"/patients/{pid}/evaluations/999999").status_code == 404
 
 
 def test_patient_page_shows_checklist_evidence_and_sources(app, as_role) -> None:  # type: ignore[no-untyped-def]

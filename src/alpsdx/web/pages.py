@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from alpsdx import units
-from alpsdx.errors import AlpsdxError, AuthError, InputError
+from alpsdx.errors import AlpsdxError, AuthError, InputError, NotFoundError
 from alpsdx.model import today
 from alpsdx.report import plots
 from alpsdx.store import Registry
@@ -231,6 +231,17 @@ def file_download(request: Request, patient_id: int, file_id: int, p: Principal 
     info = _reg(request).file_info(patient_id, file_id, actor_for(request, p))
     return Response(Path(info["path"]).read_bytes(), media_type="application/octet-stream",
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(info['filename'])}"})
+
+
+@router.get("/patients/{patient_id}/evaluations/{evaluation_id}")
+def past_evaluation(request: Request, patient_id: int, evaluation_id: int, p: Principal = Depends(viewer)) -> Response:
+    """One stored evaluation as it was made (its knowledge-base version and input hash)."""
+    history = _reg(request).evaluations(patient_id, actor_for(request, p), full=True)
+    found = next((h for h in history if h["id"] == evaluation_id), None)
+    if found is None:
+        raise NotFoundError("no such evaluation for this patient", field="evaluation_id", value=evaluation_id)
+    return _render(request, "evaluation.html", {"pid": patient_id, "h": found, "ev": found["result"] or {},
+                                                "external_id": (found.get("case") or {}).get("id", "")})
 
 
 @router.get("/patients/{patient_id}/report")
