@@ -28,28 +28,18 @@ _n = iter(range(100_000))
 
 
 @pytest.fixture(scope="module")
-def ids(app) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def ids(app, fcs_bytes: bytes) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """A patient with a case file and an analysed FCS file (real pipeline: it has a gate plot)."""
+    from alpsdx.store.audit import SYSTEM
+    from alpsdx.web import uploads
+
     reg = app.state.registry
     pid = reg.create_patient(case_from_dict({"id": "api-authz-1", "sex": "male", "age_years": 12}))
     fid = reg.add_file(pid, "case", "c.json", b'{"id": "api-authz-1"}')
+    uploads.process(reg, pid, SYSTEM, "fcs", "tube.fcs", fcs_bytes)
+    gid = next(f["id"] for f in reg.files(pid) if f["kind"] == "fcs")
     uid = reg.create_user("api-someone", "someone-pass-1", "viewer")
-    # A file whose derived result names a gate plot, as an analysed FCS upload's does.
-    _, png = reg.write_blob(_tiny_png())
-    gid = reg.add_file(pid, "fcs", "tube.fcs", b"FCS3.1 stand-in", result={"gate_plot": png})
     return {"pid": pid, "fid": fid, "uid": uid, "gid": gid}
-
-
-def _tiny_png() -> bytes:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    buf = io.BytesIO()
-    Figure(figsize=(0.2, 0.2)).savefig(buf, format="png")
-    return buf.getvalue()
 
 
 def _h(s: Session) -> dict[str, str]:
