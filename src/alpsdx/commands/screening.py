@@ -61,13 +61,13 @@ def _stages(total: int, enabled: bool) -> Iterator[Any]:
         progress.update(task, completed=total, description="done")
 
 
-def _open(omop: Path, backend: Backend, spark_master: str, database: str | None) -> Any:
+def _open(omop: str, backend: Backend, spark_master: str, database: str | None) -> Any:
     from alpsdx.screening.backends import open_omop
 
     return open_omop(omop, backend=backend.value, spark_master=spark_master, database=database)
 
 
-def _run(omop: Path, backend: Backend, top: int | None, spark_master: str, database: str | None,
+def _run(omop: str, backend: Backend, top: int | None, spark_master: str, database: str | None,
          dnt_codes: list[str], progress: bool) -> Any:
     from alpsdx.screening.screen import STAGES, run_screen
 
@@ -92,7 +92,8 @@ def _print_counts(console: Console, summary: dict[str, Any]) -> None:
         console.print(f"note: {n}")
 
 
-OMOP_HELP = "OMOP CDM v5.4 input: a folder of Parquet/CSV tables, a DuckDB file, or (spark) a catalog database."
+OMOP_HELP = ("OMOP CDM v5.4 input: a folder of Parquet/CSV tables, a DuckDB file, (spark) a catalog "
+             "database, or an Ibis connection URL (postgres://user@host/db, trino://...).")
 
 
 def register(app: typer.Typer) -> None:
@@ -104,13 +105,14 @@ def register(app: typer.Typer) -> None:
     @screen.callback()
     def screen_main(
         ctx: typer.Context,
-        omop: Path | None = typer.Option(None, "--omop", help=OMOP_HELP),
+        omop: str | None = typer.Option(None, "--omop", help=OMOP_HELP),
         backend: Backend = typer.Option(Backend.duckdb, "--backend", help="duckdb (embedded) or spark."),
         top: int | None = typer.Option(None, "--top", help="Keep the K highest-ranked persons."),
         out: Path | None = typer.Option(None, "--out", help="Write the ranked list (.csv or .parquet)."),
         summary: Path | None = typer.Option(None, "--summary", help="Write counts and exclusions as JSON."),
         spark_master: str = typer.Option("local[2]", "--spark-master", help="Spark master URL."),
-        database: str | None = typer.Option(None, "--database", help="Schema inside a DuckDB file."),
+        database: str | None = typer.Option(None, "--database",
+                                            help="Schema holding the OMOP tables (DuckDB file or URL)."),
         dnt_code: list[str] = typer.Option([], "--dnt-code",
                                            help="Local measurement_source_value of DNT % of lymphocytes (repeatable)."),
         show: int = typer.Option(10, "--show", help="Rows of the ranked list to print."),
@@ -145,7 +147,7 @@ def register(app: typer.Typer) -> None:
 
     @screen.command("evaluate")
     def evaluate_cmd(
-        omop: Path = typer.Option(..., "--omop", help=OMOP_HELP),
+        omop: str = typer.Option(..., "--omop", help=OMOP_HELP),
         truth: Path | None = typer.Option(None, "--truth",
                                           help="CSV of true cases (person_id[,onset_date,diagnosis_date]); "
                                                "default: OMOP_DIR/truth.csv if present, else D89.82 codes."),
@@ -158,8 +160,8 @@ def register(app: typer.Typer) -> None:
         """Sensitivity among true cases, precision at top-k and lead time before diagnosis."""
         from alpsdx.screening.evaluate import evaluate, read_truth
 
-        if truth is None and omop.is_dir() and (omop / "truth.csv").is_file():
-            truth = omop / "truth.csv"
+        if truth is None and Path(omop).is_dir() and (Path(omop) / "truth.csv").is_file():
+            truth = Path(omop) / "truth.csv"
         truth_df = read_truth(truth) if truth is not None else None
         result = _run(omop, backend, None, spark_master, None, [], progress)
         ev = evaluate(result, truth=truth_df, ks=k)
