@@ -8,8 +8,9 @@ in one run and on the same files it times:
   evidence) — what ``alpsdx screen`` does;
 * **raw scan** baseline: DuckDB ``SELECT count(*), sum(value_as_number)`` over measurement;
 * **hand-written SQL** baseline: one DuckDB SQL statement computing the same per-person
-  features, score and flag day, with the same lookup tables (concept sets, unit factors,
-  age bands); its scores and flag days are checked against the screen's (``agree``);
+  features (every laboratory, event and score column the screen computes), score and flag
+  day, with the same lookup tables (concept sets, unit factors, age bands); its scores and
+  flag days are checked against the screen's (``agree``);
 * optionally (``--spark``) the screen on PySpark local[2] for the smallest size.
 
 The pint/UCUM registry is warmed up once before timing (a fixed per-process cost).
@@ -126,11 +127,17 @@ evp AS (
     min(e) FILTER (grp = 'lymphoma') AS lym, min(e) FILTER (grp = 'cytopenia') AS cyto_first,
     min(e) FILTER (lineage = 'red_cells') AS r, min(e) FILTER (lineage = 'platelets') AS pl,
     min(e) FILTER (lineage = 'neutrophils') AS nu, min(e) FILTER (grp = 'igg') AS hyper,
-    min(e) FILTER (grp = 'alps') AS alps, min(e) FILTER (grp = 'family_history') AS fh
+    min(e) FILTER (grp = 'alps') AS alps, min(e) FILTER (grp = 'family_history') AS fh,
+    min(e) FILTER (grp = 'splenectomy') AS splen,
+    count(DISTINCT ym) FILTER (grp = 'cytopenia') AS cyto_months,
+    count(DISTINCT ym) FILTER (grp = 'steroid_ivig') AS courses,
+    count(DISTINCT set_id) FILTER (grp = 'second_line') AS second_line
   FROM ev GROUP BY person_id),
 lp AS (
-  SELECT ev.person_id AS pid, min(e) AS lp_first FROM ev LEFT JOIN evp ON ev.person_id = evp.pid
-  WHERE grp = 'lymphoproliferation' AND (lym IS NULL OR e < lym) GROUP BY ev.person_id),
+  SELECT ev.person_id AS pid, min(e) FILTER (lym IS NULL OR e < lym) AS lp_first,
+    max(e) FILTER (lym IS NULL OR e < lym) AS lp_last, count(*) FILTER (e >= lym) AS lp_after
+  FROM ev LEFT JOIN evp ON ev.person_id = evp.pid
+  WHERE grp = 'lymphoproliferation' GROUP BY ev.person_id),
 lpc AS (
   SELECT ev.person_id AS pid, min(e) AS lp_chronic FROM ev JOIN lp ON ev.person_id = lp.pid
   LEFT JOIN evp ON ev.person_id = evp.pid
@@ -152,7 +159,16 @@ labp AS (
     min(e) FILTER (a = {ab['igg']} AND val > high) AS igg_high,
     min(e) FILTER (a = {ab['vitamin_b12']} AND val > {spec.b12_ng_per_l}) AS b12_high,
     min(e) FILTER (a IN ({dnt_in}) AND val >= {dnt_th}) AS dnt_high,
-    max(val) FILTER (a = {ab['igg']}) AS igg_max
+    max(val) FILTER (a = {ab['igg']}) AS igg_max, max(val / high) FILTER (a = {ab['igg']}) AS igg_ratio,
+    max(val) FILTER (a = {ab['vitamin_b12']}) AS b12_max, count(*) FILTER (a IN ({dnt_in})) AS dnt_n,
+    max(val) FILTER (a IN ({dnt_in})) AS dnt_max, min(val) FILTER (a = {ab['hemoglobin']}) AS hb_min,
+    min(val) FILTER (a = {ab['platelets']}) AS plt_min, min(val) FILTER (a = {ab['anc']}) AS anc_min,
+    min(val) FILTER (a = {ab['lymphocytes_abs']}) AS lym_min,
+    max(1) FILTER (a = {ab['hemoglobin']} AND val < low) AS hb_low,
+    max(1) FILTER (a = {ab['platelets']} AND val < low) AS plt_low,
+    max(1) FILTER (a = {ab['anc']} AND val < low) AS anc_low,
+    min(e) FILTER (a IN ({ab['hemoglobin']}, {ab['platelets']}, {ab['anc']}) AND val < low) AS low_first,
+    max(e) FILTER (a IN ({ab['hemoglobin']}, {ab['platelets']}, {ab['anc']}) AND val < low) AS low_last
   FROM lb GROUP BY person_id),
 ids AS (SELECT pid FROM evp UNION SELECT pid FROM labp),
 t AS (
@@ -164,10 +180,15 @@ t AS (
       - least(coalesce(r, 1e7), coalesce(pl, 1e7), coalesce(nu, 1e7))::BIGINT
       - greatest(coalesce(r, 1e7), coalesce(pl, 1e7), coalesce(nu, 1e7))::BIGINT END AS {T['cytopenia_multi_lineage']},
     least(labp.igg_high, evp.hyper) AS {T['igg_elevated']}, labp.b12_high AS {T['b12_elevated']},
-    evp.fh AS {T['family_history']}
+    evp.fh AS {T['family_history']},
+    lp.lp_last - lp.lp_first AS lp_span, lp.lp_after, evp.cyto_months, evp.courses, evp.second_line, evp.splen,
+    labp.igg_max, labp.igg_ratio, labp.b12_max, labp.dnt_n > 0 AS dnt_measured, labp.dnt_max, labp.hb_min,
+    labp.plt_min, labp.anc_min, labp.lym_min, coalesce(hb_low, 0) + coalesce(plt_low, 0) + coalesce(anc_low, 0)
+      AS lab_lineages, labp.low_first, labp.low_last,
+    least(coalesce(lp.lp_first, 1e7), coalesce(evp.cyto_first, 1e7)) AS first_sign
   FROM ids LEFT JOIN evp ON ids.pid = evp.pid LEFT JOIN lp ON ids.pid = lp.pid LEFT JOIN lpc ON ids.pid = lpc.pid
   LEFT JOIN labp ON ids.pid = labp.pid)
-SELECT person_id, alps, {score} AS score, {flag} AS flag_day FROM t WHERE ({score}) > 0 OR alps IS NOT NULL
+SELECT *, {score} AS score, {flag} AS flag_day FROM t WHERE ({score}) > 0 OR alps IS NOT NULL
 """
     out = con.execute(sql).df()
     return time.perf_counter() - t0, out
