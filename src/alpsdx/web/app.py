@@ -85,10 +85,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.templates = templates()
 
-    from alpsdx.web.security import LoginThrottleMiddleware
+    from alpsdx.web.security import LoadShedMiddleware, LoginThrottleMiddleware
 
-    # Added before the headers middleware, so it sits inside it and its 429s carry the headers too.
+    # Added before the headers middleware, so they sit inside it and their 429s/503s carry the headers too.
     app.add_middleware(LoginThrottleMiddleware)
+    app.add_middleware(LoadShedMiddleware)  # outside the throttle: shedding costs nothing
 
     @app.middleware("http")
     async def security_and_log(request: Request, call_next: Any) -> Response:

@@ -38,7 +38,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_FORM_BYTES = 64 * 1024
 ALL = "\x00any user"  # the per-address counter's key (no user name contains NUL)
 
-__all__ = ["WEAK_PASSWORDS", "LoginThrottle", "LoginThrottleMiddleware", "check_admin_password"]
+__all__ = ["WEAK_PASSWORDS", "LoadShedMiddleware", "LoginThrottle", "LoginThrottleMiddleware", "check_admin_password"]
 
 # Passwords that installation guides, demos and guessers try first.
 WEAK_PASSWORDS = frozenset({
@@ -197,3 +197,35 @@ class LoginThrottleMiddleware:
                     "headers": [(b"content-type", ctype), (b"retry-after", str(wait).encode()),
                                 (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]})
         await send({"type": "http.response.body", "body": body})
+
+
+class LoadShedMiddleware:
+    """Shed load instead of queueing without bound: at most ``max_in_flight`` requests are
+    handled at once (``ALPSDX_MAX_IN_FLIGHT``, default 32); one more is answered at once with
+    ``503 Service Unavailable`` and ``Retry-After: 1``, costing no database or CPU work.
+    ``/healthz`` is never shed, so a supervisor can tell overloaded from dead."""
+
+    def __init__(self, app: ASGIApp, max_in_flight: int | None = None) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight or _int_env("ALPSDX_MAX_IN_FLIGHT", 32)
+        self.in_flight = 0
+        self.shed = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/healthz":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:  # one event loop: no lock needed
+            self.shed += 1
+            body = json.dumps({"error": "Overloaded", "message": "the server is at capacity; retry shortly",
+                               "field": None, "value": None, "expected": None}).encode()
+            await send({"type": "http.response.start", "status": 503,
+                        "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"),
+                                    (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
