@@ -73,27 +73,37 @@ def _citation_keys() -> frozenset[str]:
     return frozenset(knowledge.citations())
 
 
-_NOT_SCANNED = frozenset({"citation_text", "label", "title", "category_label", "disclaimer", "item", "value"})
+@lru_cache(maxsize=65536)
+def _keys_in(text: str) -> frozenset[str]:
+    """Citation keys named in one text; rule texts repeat across cases, so cache them."""
+    return frozenset(_WORD.findall(text)) & _citation_keys()
 
 
-def _strings(node: Any, out: list[str]) -> None:
-    if isinstance(node, str):
-        out.append(node)
-    elif isinstance(node, dict):
-        for k, v in node.items():
-            if k not in _NOT_SCANNED:
-                _strings(v, out)
-    elif isinstance(node, list | tuple):
-        for v in node:
-            _strings(v, out)
+def _rule_texts(result: dict[str, Any]) -> list[str]:
+    """The free text of one criteria-set result where rules name citation keys."""
+    texts: list[str] = list(result.get("considerations", []))
+    for c in result["criteria"]:
+        texts.append(c["citation"])
+        texts.append(c["threshold"])
+        texts.extend(c.get("notes", []))
+        texts.extend(e["note"] for e in c["evidence"] if e.get("note"))
+    return texts
 
 
 def sources(result: dict[str, Any]) -> dict[str, str]:
-    """Every citation key the result mentions (rule sources, notes, care items) -> its text."""
-    texts: list[str] = []
-    _strings(result, texts)
-    found = sorted(set(_WORD.findall(" ".join(texts))) & _citation_keys())
-    return {key: knowledge.resolve_citation(key) for key in found}
+    """Every citation key the result mentions (rules, notes, variants, care) -> its text."""
+    texts = _rule_texts(result)
+    for other in result.get("other_sets", []):
+        texts.extend(_rule_texts(other))
+    found: set[str] = set()
+    for text in texts:
+        found.update(_keys_in(text))
+    for v in result.get("variants", []):
+        found.update(k for k in v.get("citations") or () if k in _citation_keys())
+    for item in result.get("care", []):
+        extra = [e.get("citation") if isinstance(e, dict) else e for e in item.get("extra_citations") or ()]
+        found.update(k for k in [item.get("citation"), *extra] if isinstance(k, str) and k in _citation_keys())
+    return {key: knowledge.resolve_citation(key) for key in sorted(found)}
 
 
 def assess(case: Case, criteria: str = "nih2009", *, date: dt.date | None = None,

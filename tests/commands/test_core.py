@@ -73,6 +73,10 @@ def test_json_output_matches_the_contract(capsys, examples_dir: Path) -> None:
         assert c["status"] in {"met", "not_met", "unknown"}
         assert c["citation"] in r["sources"]
         assert isinstance(c["evidence"], list) and c["threshold"]
+    # every source the clinician is pointed at is listed with its text
+    assert {i["citation"] for i in r["care"]} <= set(r["sources"])
+    assert {k for v in r["variants"] for k in v["citations"]} <= set(r["sources"])
+    assert "kotylo1993" not in r["sources"]  # the lab's own interval was used, not the table
 
 
 def test_boundary_example_shows_comparators(capsys, examples_dir: Path) -> None:

@@ -279,6 +279,8 @@ class CriteriaSet:
                 )
             )
         self.rules = tuple(rules)
+        self._groups: dict[str, list[str]] = {}
+        self._categories: dict[tuple[Status, ...], Category] = {}
 
     # -- to be provided by each set -------------------------------------------------------
     def categorize(self, statuses: Mapping[str, Status]) -> Category:  # pragma: no cover
@@ -286,11 +288,22 @@ class CriteriaSet:
 
     # -- shared ---------------------------------------------------------------------------
     def group(self, name: str) -> list[str]:
-        return [r.id for r in self.rules if r.group == name]
+        ids = self._groups.get(name)
+        if ids is None:
+            ids = self._groups[name] = [r.id for r in self.rules if r.group == name]
+        return ids
+
+    def category_of(self, statuses: Mapping[str, Status]) -> Category:
+        """``categorize``, memoised: a set has few status combinations and next tests try many."""
+        key = tuple(statuses[r.id] for r in self.rules)
+        cat = self._categories.get(key)
+        if cat is None:
+            cat = self._categories[key] = self.categorize(statuses)
+        return cat
 
     def why_decisive(self, rule_id: str, statuses: Mapping[str, Status], category: Category) -> str | None:
         """Why settling unknown ``rule_id`` could change ``category`` (tried both ways), or None."""
-        outcomes = {s: self.categorize({**statuses, rule_id: s}) for s in (Status.met, Status.not_met)}
+        outcomes = {s: self.category_of({**statuses, rule_id: s}) for s in (Status.met, Status.not_met)}
         changes = [s for s, c in outcomes.items() if c != category]
         if not changes:
             return None
@@ -301,7 +314,7 @@ class CriteriaSet:
         ctx = Context(case, settings or Settings.default())
         results = tuple(rule.evaluate(ctx) for rule in self.rules)
         statuses = {r.id: r.status for r in results}
-        category = self.categorize(statuses)
+        category = self.category_of(statuses)
         return Evaluation(
             case_id=case.id,
             criteria_set=self.id,
