@@ -715,7 +715,7 @@ async def _json(request: Request) -> Any:
 
 
 @router.get("/cds-services")
-def cds_discovery() -> Response:
+async def cds_discovery() -> Response:
     """The services this CDS service offers, with their prefetch templates."""
     return Response(_discovery_json(), media_type="application/json")
 
@@ -729,14 +729,22 @@ async def cds_call(service_id: str, request: Request) -> JSONResponse:
         return _error(404, CDSHooksError("no such CDS service", field="service", value=service_id,
                                          expected=" | ".join(SERVICES)))
     cfg = _config(request)
+    raw = await request.body()
+    auth = request.headers.get("authorization")
+    audiences = _audiences(request, cfg, service_id)
+
+    def run() -> tuple[dict[str, Any], dict[str, Any]]:
+        claims = verify_client_jwt(auth, audiences, cfg)  # first: nothing is parsed for a stranger
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise CDSHooksError("the request body is not JSON", field="body") from None
+        return claims, handle_hook(service_id, body, None)
+
     try:
-        claims = await run_in_threadpool(verify_client_jwt, request.headers.get("authorization"),
-                                         _audiences(request, cfg, service_id), cfg)
+        claims, result = await run_in_threadpool(run)
     except AuthError as exc:
         return _error(401, exc)
-    try:
-        body = await _json(request)
-        result = await run_in_threadpool(handle_hook, service_id, body, None)
     except _Precondition as exc:
         return _error(412, str(exc))
     except InputError as exc:
