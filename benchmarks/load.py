@@ -1,0 +1,224 @@
+"""Load on the real web app: CDS Hooks ``patient-view`` and the patient page, then overload.
+
+``alpsdx serve`` runs as its own process on 127.0.0.1 (one uvicorn worker, SQLite registry,
+the deployment `make run` starts), configured to trust one ES256 JWK for CDS clients. This
+process is an open-loop asyncio/httpx load generator, loopback only, bounded in count and
+time: requests are scheduled at a fixed rate and each latency is measured from its
+*scheduled* send time, so queueing counts.
+
+Phases (each ``--seconds`` long, default 10):
+
+1. baseline: ``GET /healthz`` at 200/s (the framework floor, measured in the same run);
+2. CDS Hooks: ``POST /cds-services/alpsdx-patient-view`` at 200/s, a fresh signed JWT and full
+   prefetch for one of 50 synthetic patients each (payloads from ``bench_cds.py``);
+3. patient page: ``GET /patients/{id}`` at 50/s, signed in (session cookie), 20 patients;
+4. overload: the patient page at ``--overload`` requests/s (default 400) with up to 512 in
+   flight: the app must shed with 503 (``ALPSDX_MAX_IN_FLIGHT``), not crash or corrupt — after
+   it, ``/healthz`` answers, the page works again and ``Registry.check()`` passes.
+
+Targets (issue 9): CDS Hooks p99 < 50 ms at 200/s; patient page p99 < 200 ms at 50/s.
+Run: ``.venv/bin/python benchmarks/load.py [--seconds 10] [--overload 400]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bench_cds  # noqa: E402  (payload builders shared with the CDS benchmark)
+
+ISSUER = "https://ehr.load.example"
+ADMIN_PASSWORD = "load-admin-pass-1"
+PAGE_PATIENTS = 20
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _load(method: str, urls: list[str], bodies: list[bytes | None], headers: list[dict[str, str]],
+                rate: float, seconds: float, max_in_flight: int, cookies: dict[str, str] | None = None) -> dict[str, Any]:
+    n = int(rate * seconds)
+    lat: list[float] = []
+    statuses: Counter[str] = Counter()
+    sem = asyncio.Semaphore(max_in_flight)
+    limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
+    async with httpx.AsyncClient(limits=limits, timeout=30.0, cookies=cookies) as client:
+        t0 = time.perf_counter() + 0.2
+
+        async def one(k: int) -> None:
+            due = t0 + k / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            async with sem:
+                try:
+                    res = await client.request(method, urls[k % len(urls)], content=bodies[k % len(bodies)],
+                                               headers=headers[k % len(headers)])
+                    statuses[str(res.status_code)] += 1
+                    if res.status_code == 200:
+                        lat.append((time.perf_counter() - due) * 1000.0)
+                except httpx.HTTPError as exc:  # a dropped connection is an error, not a crash of the generator
+                    statuses[type(exc).__name__] += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(k) for k in range(n)))
+        elapsed = time.perf_counter() - max(start, t0)
+    lat.sort()
+
+    def pct(q: float) -> float:
+        return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
+
+    ok = statuses.get("200", 0)
+    return {"sent": n, "ok": ok, "statuses": dict(statuses), "rps": n / elapsed, "ok_rps": ok / elapsed,
+            "p50_ms": statistics.median(lat) if lat else float("nan"), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
+            "errors": n - ok - statuses.get("503", 0), "shed": statuses.get("503", 0)}
+
+
+def _login(base: str) -> tuple[dict[str, str], str]:
+    with httpx.Client(base_url=base, timeout=60) as c:
+        c.get("/login")
+        r = c.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD,
+                                   "csrf_token": c.cookies.get("alpsdx_login_csrf") or "", "next": "/patients"})
+        if r.status_code != 303:
+            raise SystemExit(f"login failed: {r.status_code}")
+        m = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/patients").text)
+        assert m
+        return {"alpsdx_session": c.cookies["alpsdx_session"]}, m.group(1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=10.0, help="duration of each phase (default 10)")
+    ap.add_argument("--cds-rate", type=float, default=200.0)
+    ap.add_argument("--page-rate", type=float, default=50.0)
+    ap.add_argument("--overload", type=float, default=400.0, help="patient-page requests/s in the overload phase")
+    args = ap.parse_args()
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
+    jwk.update(kid="load", alg="ES256", use="sig")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        db_url = f"sqlite:///{work / 'registry.sqlite3'}"
+        env = {**os.environ, "ALPSDX_DATABASE_URL": db_url, "ALPSDX_ADMIN_PASSWORD": ADMIN_PASSWORD,
+               "ALPSDX_SECRET_KEY": "load-secret-" + "x" * 32, "ALPSDX_UPLOAD_DIR": str(work / "uploads"),
+               "ALPSDX_COOKIE_SECURE": "0", "ALPSDX_CDS_JWKS": str(work / "jwks.json"), "ALPSDX_CDS_ISSUERS": ISSUER}
+        log = (work / "server.log").open("wb")
+        proc = subprocess.Popen([sys.executable, "-m", "alpsdx.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            for _ in range(1200):
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            cookies, csrf = _login(base)
+            pids = []
+            with httpx.Client(base_url=base, cookies=cookies, headers={"X-CSRF-Token": csrf}, timeout=60) as c:
+                for i in range(PAGE_PATIENTS):
+                    r = c.post("/api/patients", json={**bench_cds._case(i), "id": f"load-{i}"})
+                    if r.status_code != 201:
+                        raise SystemExit(f"creating patients failed: {r.status_code} {r.text[:300]}")
+                    pids.append(r.json()["id"])
+                for pid in pids:  # warm-up: templates, plots
+                    c.get(f"/patients/{pid}")
+
+            service = "alpsdx-patient-view"
+            aud = f"{base}/cds-services/{service}"
+            bodies: list[bytes | None] = []
+            for i in range(bench_cds.PATIENTS):
+                pid_s, pre = bench_cds._prefetch(i)
+                bodies.append(json.dumps({"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
+                                          "context": {"userId": "Practitioner/load", "patientId": pid_s},
+                                          "prefetch": pre}).encode())
+            n_cds = int(args.cds_rate * args.seconds)
+
+            def token() -> str:
+                now = int(time.time())
+                return jwt.encode({"iss": ISSUER, "sub": "load", "aud": aud, "iat": now, "exp": now + 280,
+                                   "jti": str(uuid.uuid4())}, private, algorithm="ES256", headers={"kid": "load"})
+
+            for i in range(bench_cds.PATIENTS):  # warm-up, not timed
+                r = httpx.post(aud, content=bodies[i], timeout=60,
+                               headers={"Authorization": f"Bearer {token()}", "Content-Type": "application/json"})
+                if r.status_code != 200:
+                    raise SystemExit(f"CDS warm-up failed: {r.status_code} {r.text[:300]}")
+            cds_heads = [{"Authorization": f"Bearer {token()}", "Content-Type": "application/json"} for _ in range(n_cds)]
+
+            floor = asyncio.run(_load("GET", [f"{base}/healthz"], [None], [{}], args.cds_rate, args.seconds, 64))
+            cds = asyncio.run(_load("POST", [aud], bodies, cds_heads, args.cds_rate, args.seconds, 64))
+            page_urls = [f"{base}/patients/{pid}" for pid in pids]
+            page = asyncio.run(_load("GET", page_urls, [None], [{}], args.page_rate, args.seconds, 64, cookies))
+            over = asyncio.run(_load("GET", page_urls, [None], [{}], args.overload, min(args.seconds, 5.0), 512,
+                                     cookies))
+            alive = proc.poll() is None and httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+            time.sleep(1.0)
+            after = httpx.get(page_urls[0], cookies=cookies, timeout=30).status_code
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            log.close()
+
+        from alpsdx.store import Registry, make_engine
+
+        engine = make_engine(db_url)
+        report = Registry(engine, work / "uploads").check()
+        engine.dispose()
+
+    load = os.getloadavg()
+    print(f"host: {os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
+          "(other processes compete with the server and the load generator)")
+    print(f"server: alpsdx serve (1 worker, SQLite); ALPSDX_MAX_IN_FLIGHT={os.environ.get('ALPSDX_MAX_IN_FLIGHT', '32')}")
+    for name, r in (("healthz (baseline)", floor), ("cds patient-view", cds), ("patient page", page),
+                    ("overload page", over)):
+        print(f"{name:20s} offered={r['rps']:.0f}/s sent={r['sent']} ok={r['ok']} ok_rps={r['ok_rps']:.1f} "
+              f"p50={r['p50_ms']:.1f} ms p95={r['p95_ms']:.1f} ms p99={r['p99_ms']:.1f} ms statuses={r['statuses']}")
+    print(f"cds p99 / baseline p99: x{cds['p99_ms'] / floor['p99_ms']:.1f}; target p99 < 50 ms at {args.cds_rate:g}/s: "
+          f"{'met' if cds['p99_ms'] < 50 and cds['errors'] == 0 else 'NOT met'}")
+    print(f"patient page target p99 < 200 ms at {args.page_rate:g}/s: "
+          f"{'met' if page['p99_ms'] < 200 and page['errors'] == 0 else 'NOT met'}")
+    print(f"overload: shed (503) {over['shed']}, other errors {over['errors']} "
+          f"({over['errors'] / max(1, over['sent']):.1%}); server alive after: {alive}; page after: {after}; "
+          f"db check ok: {report['ok']} {report['problems'][:3]}")
+    print(f"RESULT cds_rps={cds['ok_rps']:.1f} cds_p50_ms={cds['p50_ms']:.1f} cds_p95_ms={cds['p95_ms']:.1f} "
+          f"cds_p99_ms={cds['p99_ms']:.1f} page_rps={page['ok_rps']:.1f} page_p50_ms={page['p50_ms']:.1f} "
+          f"page_p95_ms={page['p95_ms']:.1f} page_p99_ms={page['p99_ms']:.1f} baseline_p99_ms={floor['p99_ms']:.1f} "
+          f"overload_sent={over['sent']} overload_shed={over['shed']} overload_errors={over['errors']} "
+          f"alive_after={int(alive)} db_check_ok={int(report['ok'])}")
+
+
+if __name__ == "__main__":
+    main()
