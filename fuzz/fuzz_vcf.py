@@ -3,9 +3,10 @@
 Bytes in (written to a file in /dev/shm, as the reader takes a path); a list of Variants
 or VariantError out. Seeds: tests/data/genetics/*.vcf (project-made fixtures).
 Run: .venv/bin/python fuzz/fuzz_vcf.py -max_total_time=600   (see README.md)
-A crash inside htslib itself (C code) stops the run with libFuzzer's crash file: one is
-known (a NUL byte inside a record's FORMAT values segfaults cyvcf2's ``Variant.format``;
-docs/reliability.md), so inputs holding a NUL byte are skipped unless ALPSDX_FUZZ_VCF_NUL=1.
+A crash inside htslib/cyvcf2 (C code) stops the run with libFuzzer's crash file (run_all.sh
+restarts it). Known and reported (docs/reliability.md): ``Variant.format`` segfaults on NUL
+bytes and on some malformed FORMAT values; inputs holding a NUL byte are skipped unless
+ALPSDX_FUZZ_VCF_NUL=1, the other family still stops the process now and then.
 """
 
 from __future__ import annotations
