@@ -12,7 +12,7 @@ the restart the test can tell, for each write:
   whatever was in flight -> no file row without its complete file on disk.
 
 Then the registry's own integrity check (foreign keys, audit hash chain, every referenced file
-present with the right SHA-256) must pass. Several kill points, one database, cumulative.
+present with the right SHA-256, every stored evaluation reproduced from its stored input) must pass. Several kill points, one database, cumulative.
 """
 
 from __future__ import annotations
@@ -228,14 +228,16 @@ def test_sigkill_mid_stream_loses_no_acknowledged_write(database_url: str, tmp_p
     # The registry's own integrity check: foreign keys, the audit hash chain, every file.
     engine = make_engine(database_url)
     try:
-        report = Registry(engine, server.upload_dir).check()
+        report = Registry(engine, server.upload_dir).check(reproduce=True)
     finally:
         engine.dispose()
     assert report["ok"], report["problems"][:10]
+    # Every stored evaluation is reproduced from its stored input with the same answer.
+    assert report["evaluations_reproduced"] >= final["ok"] and report["evaluations_mismatched"] == 0
     print(f"\ncrash-safety {database_url.split(':')[0]}: kills={len(KILL_AFTER)} writes={len(ledger.writes)} "
           f"acknowledged={final['ok']} in_flight={final['in_flight']} "
           f"in_flight_committed={final['in_flight_committed']} files={report['files']} "
-          f"audit_rows={report['audit_rows']}")
+          f"audit_rows={report['audit_rows']} evaluations_reproduced={report['evaluations_reproduced']}")
     uploads_ok = sum(1 for w in ledger.writes if w.kind == "upload" and w.status == "ok")
     uploads_maybe = sum(1 for w in ledger.writes if w.kind == "upload" and w.status == "in_flight")
     assert uploads_ok >= 1
