@@ -140,7 +140,7 @@ def _find(reg: Registry, patient: str, actor: Actor) -> int:
 
 
 def export_cmd(
-    patient: str | None = typer.Argument(None, metavar="[PATIENT_ID]",
+    patient: str | None = typer.Argument(None, metavar="PATIENT_ID",
                                          help="A patient (case id or registry id) for --fhir."),
     deidentify: bool = typer.Option(False, "--deidentify",
                                     help="Export every patient as a de-identified research cohort (JSON Lines)."),
@@ -150,10 +150,9 @@ def export_cmd(
 ) -> None:
     """Export from the registry: a de-identified cohort (--deidentify) or one patient as FHIR (--fhir).
 
-    --deidentify writes one JSON object per line, {"case": ..., "evaluation": ...}: random
-    pseudonyms, every date of a patient shifted back by the same random 365-1095 days,
-    free-text sources/labs/notes removed, ages of 90 and over capped. Each line's "case" is
-    a valid case file. Every exported patient gets an audit row.
+    --deidentify writes one JSON object per line, {"case": ..., "evaluation": ...}: random pseudonyms, every date of a patient shifted back by the same random 365-1095 days, free-text sources/labs/notes removed, ages of 90 and over capped. Each line's "case" is a valid case file.
+
+    Every exported patient gets an audit row.
     """
     if deidentify == bool(fhir):
         raise InputError("say what to export", field="export", expected="--deidentify, or PATIENT_ID --fhir FILE")
