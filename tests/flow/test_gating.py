@@ -297,3 +297,28 @@ def test_degenerate_data_flags_or_gating_error(tmp_path, name, edit, outcome):
         return
     r = analyse_fcs(p)
     assert outcome in [f.code for f in r.flags], name
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_grid_polygon_with_nan_inf_far_points_and_a_gate_past_the_data(seed):
+    """The table look-up (outside ring, boundary ring, grid) gives flowutils' answers for
+    NaN, infinite, far-away and grid-edge points, and for a gate drawn far past the data."""
+    from flowutils.gating import points_in_polygon as fu_pip
+
+    rng = np.random.default_rng(100 + seed)
+    # a wedge from the origin reaching 4x past the data (as the singlet gate is drawn)
+    poly = np.array([[0.0, 0.0], [4e5, 0.8 * 4e5], [4e5, 1.2 * 4e5]])
+    x = rng.uniform(-1e3, 1e5, 50_000)
+    y = x * rng.normal(1.0, 0.15, x.size)
+    x[:3] = [np.nan, 5e4, -1e9]
+    y[:3] = [5e4, np.nan, -1e9]
+    x[3:6] = x.max()  # points on the grid's far edge
+    pts = np.column_stack([x, y])
+    ref = np.zeros(x.size, dtype=bool)
+    ok = np.isfinite(x) & np.isfinite(y)
+    ref[ok] = np.asarray(fu_pip(poly, pts[ok]), dtype=bool)
+    np.testing.assert_array_equal(points_in_polygon(poly, x, y), ref)
+    x2 = x.copy()
+    x2[7] = np.inf  # an infinite value takes the bounding-box path, same answers
+    ref[7] = False
+    np.testing.assert_array_equal(points_in_polygon(poly, x2, y), ref)

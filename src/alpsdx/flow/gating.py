@@ -147,18 +147,27 @@ class Gate:
                               value=d.get("name") if isinstance(d, Mapping) else None) from None
 
     def mask(self, columns: Mapping[str, np.ndarray], xf: Logicle,
-             subset: np.ndarray | None = None) -> np.ndarray:
+             subset: np.ndarray | None = None, within: np.ndarray | None = None) -> np.ndarray:
         """Boolean membership of every event (this gate only, parent not applied).
 
         Range gates on logicle channels compare the *linear* values with the inverse-
         transformed bounds (logicle is monotonic), which avoids transforming every event.
         ``subset`` (indices) restricts the test to those events; others are False.
+        ``within`` (a boolean mask, e.g. the parent's) does the same: a large one is applied
+        by testing every event and AND-ing (streaming beats gathering), a small one by
+        testing only its events.
         """
         for c in self.channels:
             if c not in columns:
                 raise GatingError(f"gate {self.name} needs channel {c}, absent from the sample",
                                   field=self.name, value=c)
         n = len(next(iter(columns.values())))
+        if within is not None and subset is None:
+            if np.count_nonzero(within) * 4 >= n:
+                out = self.mask(columns, xf)
+                out &= within
+                return out
+            subset = np.flatnonzero(within)
         idx = subset
         if self.kind == "range":
             out = np.ones(n if idx is None else len(idx), dtype=bool)
@@ -188,66 +197,112 @@ def points_in_polygon(vertices: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.
     """Which points (x, y) lie in the polygon: flowutils' winding-number test (edges
     inclusive), the one FlowKit applies, so memberships match FlowKit's exactly.
 
-    Speed-up without changing a single answer: points outside the bounding box are out;
-    the box is cut into a grid, the cells the polygon's edges pass near (one cell of
-    margin) are "boundary" cells whose points get the exact test, and every other cell lies
-    wholly inside or outside, so its points take the answer of the cell's centre.
+    Speed-up without changing a single answer: a grid of cells spans the polygon's bounding
+    box (clipped to where the points are); the cells the polygon's edges pass near (one cell
+    of margin) are "boundary" cells whose points get the exact test, and every other cell
+    lies wholly inside or outside, so its points take the answer of the cell's centre. A
+    ring of boundary cells around the grid catches points on (or a rounding error from) its
+    edges, and a ring of "outside" cells beyond it takes every farther point (NaN too), so
+    each point costs one table look-up.
     """
-    from flowutils.gating import points_in_polygon as _pip
-
     n = x.shape[0]
-    inside = np.zeros(n, dtype=bool)
     if n == 0:
-        return inside
+        return np.zeros(0, dtype=bool)
     vertices = np.asarray(vertices, dtype=np.float64)
-    xmin, ymin = vertices.min(axis=0)
-    xmax, ymax = vertices.max(axis=0)
-    cand = np.flatnonzero((x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
-    if cand.size == 0:
-        return inside
-
-    def exact(idx: np.ndarray) -> np.ndarray:
-        pts = np.empty((idx.size, 2), dtype=np.float64)
-        pts[:, 0] = x[idx]
-        pts[:, 1] = y[idx]
-        return np.asarray(_pip(vertices, pts), dtype=bool)
-
-    if cand.size < 20_000:
-        inside[cand] = exact(cand)
-        return inside
-    # the grid spans where the points are (a gate drawn far past the data would waste cells)
-    xc, yc = x[cand], y[cand]
-    xmin, xmax = max(float(xmin), float(xc.min())), min(float(xmax), float(xc.max()))
-    ymin, ymax = max(float(ymin), float(yc.min())), min(float(ymax), float(yc.max()))
+    if n < 20_000:
+        return _pip_bbox(vertices, x, y)
+    with np.errstate(invalid="ignore"):
+        dx0, dx1 = float(np.fmin.reduce(x)), float(np.fmax.reduce(x))
+        dy0, dy1 = float(np.fmin.reduce(y)), float(np.fmax.reduce(y))
+    if not all(np.isfinite(v) for v in (dx0, dx1, dy0, dy1)):
+        return _pip_bbox(vertices, x, y)  # infinite values (or no number at all)
+    (pxmin, pymin), (pxmax, pymax) = vertices.min(axis=0), vertices.max(axis=0)
+    xmin, xmax = max(float(pxmin), dx0), min(float(pxmax), dx1)
+    ymin, ymax = max(float(pymin), dy0), min(float(pymax), dy1)
+    if xmin > xmax or ymin > ymax:
+        return np.zeros(n, dtype=bool)  # no point within the polygon's bounding box
     wx, wy = xmax - xmin, ymax - ymin
     if wx <= 0 or wy <= 0:
-        inside[cand] = exact(cand)
-        return inside
+        return _pip_bbox(vertices, x, y)
     g = _GRID
     sx, sy = g / wx, g / wy
+    cell = _cell_labels(vertices, xmin, ymin, sx, sy, g)
+    # table index 0: outside ring, 1: boundary ring, 2..g+1: the grid, g+2: boundary, g+3: outside
+    gt = g + 4
+    table = np.zeros((gt, gt), dtype=np.int8)
+    table[1:g + 3, 1:g + 3] = -1
+    table[2:g + 2, 2:g + 2] = cell
+    flat = _ring_index(x, xmin, sx, g)
+    flat *= gt
+    flat += _ring_index(y, ymin, sy, g)
+    c = table.ravel().take(flat)
+    inside = c == 1
+    near = np.flatnonzero(c == -1)
+    if near.size:
+        inside[near] = _pip_exact(vertices, x, y, near)
+    return inside
+
+
+def _ring_index(v: np.ndarray, lo: float, s: float, g: int) -> np.ndarray:
+    """Table index along one axis: (v - lo) * s + 2 clamped to [0, g + 3] (NaN -> 0)."""
+    f = np.subtract(v, lo)
+    f *= s
+    f += 2.0
+    np.fmax(f, 0.0, out=f)
+    np.fmin(f, g + 3.0, out=f)
+    return f.astype(np.intp)
+
+
+def _cell_labels(vertices: np.ndarray, xmin: float, ymin: float, sx: float, sy: float,
+                 g: int) -> np.ndarray:
+    """(g, g) labels: -1 boundary (near an edge), 0 outside, 1 inside."""
+    from flowutils.gating import points_in_polygon as _pip
+
     # cells near an edge: sample every edge at <= 1/3 cell, then widen by one cell
     boundary = np.zeros((g, g), dtype=bool)
     for i in range(len(vertices)):
         (ax, ay), (bx, by) = vertices[i - 1], vertices[i]
         m = int(np.ceil(3 * max(abs(bx - ax) * sx, abs(by - ay) * sy))) + 2
+        m = min(m, 3 * 4 * g)  # an edge far past the grid still needs only cells inside it
         t = np.linspace(0.0, 1.0, m)
         ci = np.clip(((ax + t * (bx - ax) - xmin) * sx).astype(np.int64), 0, g - 1)
         cj = np.clip(((ay + t * (by - ay) - ymin) * sy).astype(np.int64), 0, g - 1)
         boundary[ci, cj] = True
     boundary = ndimage.binary_dilation(boundary, structure=np.ones((3, 3), dtype=bool))
-    ii, jj = np.nonzero(~boundary)
-    centre = np.empty((ii.size, 2), dtype=np.float64)
-    centre[:, 0] = xmin + (ii + 0.5) / sx
-    centre[:, 1] = ymin + (jj + 0.5) / sy
-    cell = np.full((g, g), -1, dtype=np.int8)  # -1 boundary, 0 outside, 1 inside
-    cell[ii, jj] = np.asarray(_pip(vertices, centre), dtype=np.int8)
-    ci = np.clip(((xc - xmin) * sx).astype(np.int64), 0, g - 1)
-    cj = np.clip(((yc - ymin) * sy).astype(np.int64), 0, g - 1)
-    c = cell[ci, cj]
-    inside[cand[c == 1]] = True
-    near = cand[c == -1]
-    if near.size:
-        inside[near] = exact(near)
+    # No edge passes through a non-boundary cell, so side-adjacent non-boundary cells lie on
+    # the same side of every edge: one centre per connected region gets the exact test.
+    regions, k = ndimage.label(~boundary)
+    cell = np.full((g, g), -1, dtype=np.int8)
+    if k:
+        first = np.unique(regions.ravel(), return_index=True)[1][1:]  # skip region 0
+        ii, jj = np.unravel_index(first, (g, g))
+        centre = np.empty((ii.size, 2), dtype=np.float64)
+        centre[:, 0] = xmin + (ii + 0.5) / sx
+        centre[:, 1] = ymin + (jj + 0.5) / sy
+        lab = np.zeros(k + 1, dtype=np.int8)
+        lab[regions.ravel()[first]] = np.asarray(_pip(vertices, centre), dtype=np.int8)
+        lab[0] = -1
+        cell = lab[regions]
+    return cell
+
+
+def _pip_exact(vertices: np.ndarray, x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    from flowutils.gating import points_in_polygon as _pip
+
+    pts = np.empty((idx.size, 2), dtype=np.float64)
+    pts[:, 0] = x[idx]
+    pts[:, 1] = y[idx]
+    return np.asarray(_pip(vertices, pts), dtype=bool)
+
+
+def _pip_bbox(vertices: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The exact test on the points within the polygon's bounding box (small inputs)."""
+    inside = np.zeros(x.shape[0], dtype=bool)
+    xmin, ymin = vertices.min(axis=0)
+    xmax, ymax = vertices.max(axis=0)
+    cand = np.flatnonzero((x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax))
+    if cand.size:
+        inside[cand] = _pip_exact(vertices, x, y, cand)
     return inside
 
 
@@ -262,7 +317,7 @@ def apply_gates(gates: Sequence[Gate], columns: Mapping[str, np.ndarray],
         if g.parent is None:
             masks[g.name] = g.mask(columns, xf)
         else:
-            masks[g.name] = g.mask(columns, xf, subset=np.flatnonzero(masks[g.parent]))
+            masks[g.name] = g.mask(columns, xf, within=masks[g.parent])
     return masks
 
 
@@ -530,7 +585,7 @@ def auto_gate(
 
     def add(gate: Gate) -> np.ndarray:
         parent = None if gate.parent is None else masks[gate.parent]
-        m = gate.mask(columns, xf, subset=None if parent is None else np.flatnonzero(parent))
+        m = gate.mask(columns, xf, within=parent)
         gates.append(gate)
         masks[gate.name] = m
         return m
