@@ -142,8 +142,9 @@ class DNTResult:
 
 def compensated_columns(events: np.ndarray, pnn: Sequence[str], spill: SpillMatrix,
                         wanted: Iterable[str]) -> dict[str, np.ndarray]:
-    """Only the wanted columns of ``compensate(events, pnn, spill)`` (same arithmetic:
-    compensated = observed[:, matrix channels] @ inverse(matrix)), without copying the rest."""
+    """Only the wanted columns of ``compensate(events, pnn, spill)`` (compensated =
+    observed[:, matrix channels] @ inverse(matrix), summed column by column, so equal to
+    compensate()'s BLAS product to rounding), without copying the rest."""
     pnn = list(pnn)
     missing = [c for c in spill.channels if c not in pnn]
     if missing:
@@ -155,25 +156,37 @@ def compensated_columns(events: np.ndarray, pnn: Sequence[str], spill: SpillMatr
         raise FlowError("spillover matrix is singular", field="spillover",
                         value=list(spill.channels), expected="an invertible matrix") from None
     idx = [pnn.index(c) for c in spill.channels]
+    n = events.shape[0]
     out: dict[str, np.ndarray] = {}
+    # column j of observed @ inv: a sum over the matrix channels, skipping exact zeros
+    # (spillover matrices are sparse); no BLAS threads.
+    # Summed in blocks of rows that stay in cache: every column is read from memory once.
+    terms: dict[str, list[tuple[int, float]]] = {}
     for c in wanted:
         if c in spill.channels:
-            # column j of observed @ inv: a sum over the matrix channels, skipping exact zeros
-            # (spillover matrices are sparse); same arithmetic as compensate(), no BLAS threads
             j = spill.channels.index(c)
-            acc = np.zeros(events.shape[0], dtype=np.float64)
-            tmp = np.empty_like(acc)
-            for k, col in enumerate(idx):
-                w = float(inv[k, j])
-                if w == 1.0:
-                    acc += events[:, col]
-                elif w != 0.0:
-                    np.multiply(events[:, col], w, out=tmp)
-                    acc += tmp
-            out[c] = acc
+            terms[c] = [(col, float(inv[k, j])) for k, col in enumerate(idx) if inv[k, j] != 0.0]
+            out[c] = np.zeros(n, dtype=np.float64)
         else:
             out[c] = np.ascontiguousarray(events[:, pnn.index(c)])
+    if terms:
+        block = max(1, min(n, _COMP_BLOCK))
+        tmp = np.empty(block, dtype=np.float64)
+        for r in range(0, n, block):
+            r1 = min(r + block, n)
+            t = tmp[: r1 - r]
+            for c, ts in terms.items():
+                acc = out[c][r:r1]
+                for col, w in ts:
+                    if w == 1.0:
+                        acc += events[r:r1, col]
+                    else:
+                        np.multiply(events[r:r1, col], w, out=t)
+                        acc += t
     return out
+
+
+_COMP_BLOCK = 16384
 
 
 def _spill_for(fcs: FCSData, spill_csv: str | Path | None) -> tuple[SpillMatrix | None, str]:
