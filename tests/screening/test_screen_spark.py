@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ def spark_con() -> Iterator[Any]:
         pytest.skip("Spark needs a Java runtime (java not found)")
     con = connect_spark("local[2]", shuffle_partitions=2)
     yield con
+    gc.collect()  # release the cached stage tables while the session is alive
     con._session.stop()
 
 
