@@ -322,3 +322,29 @@ def test_grid_polygon_with_nan_inf_far_points_and_a_gate_past_the_data(seed):
     x2[7] = np.inf  # an infinite value takes the bounding-box path, same answers
     ref[7] = False
     np.testing.assert_array_equal(points_in_polygon(poly, x2, y), ref)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_histogram2d_uniform_equals_numpy(seed):
+    """The lymphocyte gate's 2-D histogram gives np.histogram2d's counts and edges exactly,
+    values on every bin edge, on the range ends, just past them and NaN included."""
+    from alpsdx.flow.gating import histogram2d_uniform
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(5e4, 3e4, 30_000)
+    y = rng.gamma(2.0, 1e4, 30_000)
+    x0, x1 = min(float(np.quantile(x, 0.001)), 0.0), float(np.quantile(x, 0.995)) * 1.05
+    y0, y1 = min(float(np.quantile(y, 0.001)), 0.0), float(np.quantile(y, 0.995)) * 1.05
+    x[:257] = np.linspace(x0, x1, 257)
+    y[300:557] = np.linspace(y0, y1, 257)
+    x[600:603] = [np.nextafter(x1, np.inf), np.nextafter(x0, -np.inf), np.nan]
+    y[603:606] = [np.nextafter(y1, np.inf), y1, np.nan]
+    ref = np.histogram2d(x, y, bins=256, range=((x0, x1), (y0, y1)))
+    got = histogram2d_uniform(x, y, 256, ((x0, x1), (y0, y1)))
+    for a, b in zip(ref, got, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # a degenerate range falls back to numpy (same answer, same error)
+    ref = np.histogram2d(x[:10], y[:10], bins=4, range=((1.0, 1.0), (0.0, 1.0)))
+    got = histogram2d_uniform(x[:10], y[:10], 4, ((1.0, 1.0), (0.0, 1.0)))
+    for a, b in zip(ref, got, strict=True):
+        np.testing.assert_array_equal(a, b)
