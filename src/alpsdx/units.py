@@ -119,7 +119,14 @@ def _parse_locked(unit: str) -> Any:
     try:
         if text in ("1", ""):
             return ureg.Quantity(1, "dimensionless")
-        return ureg.from_ucum(text)
+        q = ureg.from_ucum(text)
+        if not hasattr(q, "dimensionality"):  # found by fuzzing: "{cells}" alone parses to a lark Token
+            if re.fullmatch(r"\{[^{}]*\}", text):
+                return ureg.Quantity(1, "dimensionless")  # a UCUM annotation alone means 1
+            raise UnitError("not a valid UCUM unit", field="unit", value=unit)
+        return q
+    except UnitError:
+        raise
     except Exception as exc:  # ucumvert raises lark / pint errors of several kinds
         raise UnitError("not a valid UCUM unit", field="unit", value=unit) from exc
 

@@ -59,6 +59,15 @@ def test_regression_absurd_exponents_are_typed_and_fast(unit: str) -> None:
         parse_case_text(case)
 
 
+def test_regression_annotation_only_unit_is_not_an_attribute_error() -> None:
+    # "{cells}" alone parsed to a lark Token (AttributeError: no 'dimensionality'); found by
+    # the structure-aware FHIR harness in a valueQuantity.code. UCUM: an annotation alone is 1.
+    assert units.factor("dnt_pct_lymphocytes", "{cells}") == pytest.approx(100.0)
+    with pytest.raises(UnitError):
+        units.factor("lymphocytes_abs", "{cells}")
+    assert units.factor("lymphocytes_abs", "{cells}/uL") == pytest.approx(1e-3)
+
+
 @pytest.mark.parametrize(("unit", "factor"), [("10*9/L", 1.0), ("10^9/L", 1.0), ("10*3/uL", 1.0),
                                               ("/uL", 1e-3), ("/mm3", 1e-3)])
 def test_sensible_counts_still_convert(unit: str, factor: float) -> None:
