@@ -348,3 +348,16 @@ def test_histogram2d_uniform_equals_numpy(seed):
     got = histogram2d_uniform(x[:10], y[:10], 4, ((1.0, 1.0), (0.0, 1.0)))
     for a, b in zip(ref, got, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_fill_holes_equals_scipy():
+    from scipy import ndimage
+
+    from alpsdx.flow.gating import _fill_holes
+
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        r = ndimage.gaussian_filter(rng.random((48, 48)), rng.uniform(0.5, 3.0)) > rng.uniform(0.45, 0.55)
+        np.testing.assert_array_equal(_fill_holes(r), ndimage.binary_fill_holes(r))
+    for r in (np.zeros((6, 6), dtype=bool), np.ones((6, 6), dtype=bool)):
+        np.testing.assert_array_equal(_fill_holes(r), ndimage.binary_fill_holes(r))

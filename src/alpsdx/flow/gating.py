@@ -275,7 +275,10 @@ def _cell_labels(vertices: np.ndarray, xmin: float, ymin: float, sx: float, sy: 
     regions, k = ndimage.label(~boundary)
     cell = np.full((g, g), -1, dtype=np.int8)
     if k:
-        first = np.unique(regions.ravel(), return_index=True)[1][1:]  # skip region 0
+        # a cell of each region (whichever write lands last: every one is the region's)
+        first = np.zeros(k + 1, dtype=np.intp)
+        first[regions.ravel()] = np.arange(g * g)
+        first = first[1:]  # region 0 is the boundary
         ii, jj = np.unravel_index(first, (g, g))
         centre = np.empty((ii.size, 2), dtype=np.float64)
         centre[:, 0] = xmin + (ii + 0.5) / sx
@@ -498,6 +501,18 @@ def histogram2d_uniform(x: np.ndarray, y: np.ndarray, nb: int,
     return h, np.linspace(x0, x1, nb + 1), np.linspace(y0, y1, nb + 1)
 
 
+def _fill_holes(region: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_fill_holes`` (4-connected background) by one labelling: background
+    components touching the border stay background, every other cell is filled."""
+    lab, k = ndimage.label(~region)
+    if k == 0:
+        return region.copy()
+    outer = np.zeros(k + 1, dtype=bool)
+    outer[lab[0]] = outer[lab[-1]] = outer[lab[:, 0]] = outer[lab[:, -1]] = True
+    outer[0] = False
+    return ~outer[lab]
+
+
 def lymphocyte_gate(fsc: np.ndarray, ssc: np.ndarray, chf: str, chs: str, parent: str | None, *,
                     contour: float, debris_frac: float, n_rays: int = 72) -> tuple[Gate, list[QCFlag]]:
     """Lymphocytes: the scatter density peak with the lowest SSC among non-debris peaks,
@@ -563,7 +578,7 @@ def lymphocyte_gate(fsc: np.ndarray, ssc: np.ndarray, chf: str, chs: str, parent
                             f"lymphocyte contour raised to {level / peak_h:.2f} of the peak to keep "
                             "neighbouring clouds out", value=round(level / peak_h, 3),
                             threshold=contour, citation="site_setting"))
-    region = ndimage.binary_fill_holes(region)
+    region = _fill_holes(region)
     # star-shaped outline: the first exit of rays cast from the peak
     angles = np.linspace(0, 2 * np.pi, n_rays, endpoint=False)
     steps = np.arange(0, 2 * nb, 0.25)
@@ -720,7 +735,7 @@ def auto_gate(
     bad = 0
     for c in dict.fromkeys([*sc.values(), *panel.markers.values()]):
         if c in columns and c != sc.get("Time"):
-            bad = max(bad, int(np.count_nonzero(~np.isfinite(columns[c]))))
+            bad = max(bad, columns[c].size - int(np.count_nonzero(np.isfinite(columns[c]))))
     if bad:
         flags.append(QCFlag("non_finite_values", "warning",
                             f"{bad} events hold NaN or infinite values in a scatter or marker "

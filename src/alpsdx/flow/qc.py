@@ -117,13 +117,16 @@ def check_time_gap(time: np.ndarray | None) -> list[QCFlag]:
     if time is None or time.size < 100:
         return []
     limit = qc_value("max_time_gap_fraction")
-    t = time[np.isfinite(time)]
-    if t.size > 1 and not bool(np.all(t[1:] >= t[:-1])):  # acquisition order is usually sorted
+    t = time if bool(np.isfinite(time).all()) else time[np.isfinite(time)]
+    if t.size < 2:
+        return []
+    gaps = np.diff(t)
+    if not bool((gaps >= 0).all()):  # acquisition order is usually sorted
         t = np.sort(t)
+        gaps = np.diff(t)
     span = float(t[-1] - t[0])
     if span <= 0:
         return []
-    gaps = np.diff(t)
     i = int(np.argmax(gaps))
     frac = float(gaps[i]) / span
     if frac > limit:
