@@ -61,6 +61,11 @@ def main() -> None:
     load_avg = os.getloadavg()[0]
 
     out, counts = _pytest("tests/reliability")
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"alpsdx-reliability-{today}.log"
+    log.write_text(out, encoding="utf-8")
+    print(f"full test output: {log}", file=sys.stderr)
+    for line in re.findall(r"schemathesis failure: .*", out):
+        print(line, file=sys.stderr)
     crash = {m.group(1): _fields(m.group(0)) for m in re.finditer(r"crash-safety (\S+):.*", out)}
     st = _fields(next((m.group(0) for m in re.finditer(r"schemathesis:.*", out)), ""))
     _, matrix = _pytest("tests/web/test_web_authz.py", "tests/web/test_api_authz.py",

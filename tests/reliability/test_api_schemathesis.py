@@ -121,4 +121,6 @@ def test_api_conforms_to_its_openapi_spec(api_schema: Any, live: dict[str, Any])
     assert calls["n"] >= len(operations)
     print(f"\nschemathesis: operations={len(operations)} calls={calls['n']} examples_per_operation={EXAMPLES} "
           f"failures={len(failures)}")
+    for k, v in sorted(failures.items()):
+        print(f"schemathesis failure: {k}: {v}")
     assert not failures, "\n".join(f"{k}: {v}" for k, v in sorted(failures.items()))
