@@ -72,8 +72,10 @@ def analyte_info(key: str) -> Mapping[str, Any]:
     return analytes()[resolve_analyte(key)]
 
 
+@cache
 def canonical_unit(key: str) -> str:
-    """The UCUM unit every value of this analyte is converted to before comparison."""
+    """The UCUM unit every value of this analyte is converted to before comparison (cached:
+    every piece of evidence asks for it)."""
     return str(analyte_info(key)["canonical_unit"])
 
 

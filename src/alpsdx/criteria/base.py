@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, ClassVar
 
 from alpsdx import knowledge
@@ -66,6 +66,12 @@ class Evidence:
         return out
 
 
+@cache
+def _citation_text(key: str) -> str:
+    """``knowledge.resolve_citation``, once per key (every rule result of every case asks)."""
+    return knowledge.resolve_citation(key)
+
+
 @dataclass(frozen=True, slots=True)
 class RuleResult:
     """The outcome of one criterion for one case."""
@@ -85,11 +91,11 @@ class RuleResult:
             "id": self.id,
             "group": self.group,
             "label": self.label,
-            "status": self.status.value,
+            "status": str(self.status),  # StrEnum: str() is its value, without the enum descriptor
             "evidence": [e.to_dict() for e in self.evidence],
             "threshold": self.threshold,
             "citation": self.citation,
-            "citation_text": knowledge.resolve_citation(self.citation),
+            "citation_text": _citation_text(self.citation),
             "notes": list(self.notes),
         }
 
