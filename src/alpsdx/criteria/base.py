@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache, cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from alpsdx import knowledge
 from alpsdx.criteria.settings import Settings
@@ -209,6 +209,7 @@ class Context:
 
 
 RuleFn = Callable[["Rule", Context], RuleResult]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -223,9 +224,21 @@ class Rule:
     params: Mapping[str, Any]
     tests: tuple[Mapping[str, Any], ...]
     fn: RuleFn
+    _derived: dict[Hashable, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def evaluate(self, ctx: Context) -> RuleResult:
         return self.fn(self, ctx)
+
+    def derived(self, key: Hashable, make: Callable[[], T]) -> T:
+        """A value derived from the rule's params (threshold text, parsed cut-offs), made once.
+
+        ``key`` names what else it depends on (e.g. the site settings); params never change.
+        """
+        try:
+            value: T = self._derived[key]
+        except KeyError:
+            value = self._derived[key] = make()
+        return value
 
     def result(
         self,

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from alpsdx import units
 from alpsdx.criteria.base import Context, Evidence, Rule, RuleResult, Status
 from alpsdx.errors import UnitError
 from alpsdx.model import Finding, Observation
 from alpsdx.units import dnt_percent_from_counts
+
+if TYPE_CHECKING:
+    from alpsdx.reference_ranges import RefRange
 
 __all__ = ["KINDS", "compare"]
 
@@ -63,9 +67,15 @@ def _range_status(ctx: Context, analyte: str, value: float,
     if out is None:
         return None
     status, rng = out
+    return status, _describe_range(rng)
+
+
+@lru_cache(maxsize=1024)
+def _describe_range(rng: RefRange) -> str:
+    """How a cited band reads in a note (a few bands serve every case: made once each)."""
     lo = "" if rng.low is None else f"{rng.low:g}"
     hi = "" if rng.high is None else f"{rng.high:g}"
-    return status, f"reference {lo}-{hi} {rng.unit} for {rng.age_band} ({rng.citation})"
+    return f"reference {lo}-{hi} {rng.unit} for {rng.age_band} ({rng.citation})"
 
 
 # --- kinds -----------------------------------------------------------------------------
@@ -90,11 +100,15 @@ def _derive_pct(abs_obs: Observation | None, lym: Observation | None) -> float |
         return f"DNT % of lymphocytes not derived from the counts: {exc}"
 
 
+def _lymphoproliferation_params(p: Mapping[str, Any]) -> tuple[str, float, str]:
+    op, months = str(p.get("op", ">")), float(p["min_months"])
+    return op, months, f"duration {_SYMBOL[op]} {months:g} months, malignancy and infection excluded"
+
+
 def lymphoproliferation(rule: Rule, ctx: Context) -> RuleResult:
     """Chronic (> N months) nonmalignant, noninfectious lymphadenopathy and/or splenomegaly."""
     p = rule.params
-    op, months = str(p.get("op", ">")), float(p["min_months"])
-    threshold = f"duration {_SYMBOL[op]} {months:g} months, malignancy and infection excluded"
+    op, months, threshold = rule.derived("params", lambda: _lymphoproliferation_params(p))
     statuses: list[Status] = []
     evidence: list[Evidence] = []
     notes: list[str] = []
@@ -137,10 +151,8 @@ def lymphoproliferation(rule: Rule, ctx: Context) -> RuleResult:
     return rule.result(status, evidence, threshold, notes)
 
 
-def dnt(rule: Rule, ctx: Context) -> RuleResult:
-    """Elevated TCRab+ DNT, counted only with a normal or raised lymphocyte count for age."""
-    p = rule.params
-    op = getattr(ctx.settings, p.get("comparator_setting", ""), None) or p.get("op", ">=")
+def _dnt_threshold(p: Mapping[str, Any], op: str) -> str:
+    """The DNT rule's threshold text for comparator ``op``."""
     comparator_cites: Mapping[str, str] = p.get("comparator_citations", {})
     parts = [_fmt(op, float(t["value"]), t["unit"]) + f" ({t['analyte']})" for t in p["thresholds"]]
     threshold = " or ".join(parts)
@@ -149,30 +161,40 @@ def dnt(rule: Rule, ctx: Context) -> RuleResult:
         if op in comparator_cites:
             threshold += f", as in {comparator_cites[op]}"
         threshold += ")"
+    return threshold
+
+
+def dnt(rule: Rule, ctx: Context) -> RuleResult:
+    """Elevated TCRab+ DNT, counted only with a normal or raised lymphocyte count for age."""
+    p = rule.params
+    op = getattr(ctx.settings, p.get("comparator_setting", ""), None) or p.get("op", ">=")
+    threshold = rule.derived(("threshold", op), lambda: _dnt_threshold(p, op))
+    cutoffs: tuple[tuple[str, float], ...] = rule.derived(
+        "cutoffs", lambda: tuple((t["analyte"], float(t["value"])) for t in p["thresholds"]))
     evidence: list[Evidence] = []
     notes: list[str] = []
     values: list[tuple[str, float, bool]] = []
-    for t in p["thresholds"]:
-        obs = ctx.latest(t["analyte"])
+    for analyte, cutoff in cutoffs:
+        obs = ctx.latest(analyte)
         if obs is not None:
-            hit = compare(obs.canonical_value, op, float(t["value"]))
+            hit = compare(obs.canonical_value, op, cutoff)
             evidence.append(ctx.evidence(obs))
-            values.append((t["analyte"], obs.canonical_value, hit))
+            values.append((analyte, obs.canonical_value, hit))
             if obs.tcrab_gated is False:
                 notes.append(f"{obs.analyte} was gated without TCRab: gamma-delta DNT are included and do not count")
     # An absolute DNT count with the lymphocyte count gives the % of lymphocytes.
     if not any(a == "dnt_pct_lymphocytes" for a, _, _ in values):
         abs_obs, lym = ctx.latest("dnt_abs"), ctx.latest("lymphocytes_abs")
-        t_lym = next((t for t in p["thresholds"] if t["analyte"] == "dnt_pct_lymphocytes"), None)
-        pct_or_note = _derive_pct(abs_obs, lym) if t_lym is not None else None
+        lym_cutoff = next((c for a, c in cutoffs if a == "dnt_pct_lymphocytes"), None)
+        pct_or_note = _derive_pct(abs_obs, lym) if lym_cutoff is not None else None
         if isinstance(pct_or_note, str):
             notes.append(pct_or_note)
-        elif pct_or_note is not None and abs_obs is not None and t_lym is not None:
+        elif pct_or_note is not None and abs_obs is not None and lym_cutoff is not None:
             pct = pct_or_note
             evidence.append(ctx.evidence(abs_obs))
             evidence.append(Evidence(item="dnt_pct_lymphocytes", value=round(pct, 4), unit="%",
                                      date=abs_obs.date, note="derived from dnt_abs and lymphocytes_abs"))
-            values.append(("dnt_pct_lymphocytes", pct, compare(pct, op, float(t_lym["value"]))))
+            values.append(("dnt_pct_lymphocytes", pct, compare(pct, op, lym_cutoff)))
     tcrab_missing = any("gamma-delta" in n for n in notes)
     if not values:
         return rule.result(Status.unknown, evidence, threshold, ["DNT not measured"])
@@ -233,8 +255,9 @@ def apoptosis(rule: Rule, ctx: Context) -> RuleResult:
 
 def mutation(rule: Rule, ctx: Context) -> RuleResult:
     """Somatic or germline pathogenic (or likely pathogenic) variant in the listed genes."""
-    genes = [str(g) for g in rule.params["genes"]]
-    threshold = "pathogenic or likely pathogenic variant in " + ", ".join(genes) + " (a VUS does not count)"
+    genes: list[str] = rule.derived("genes", lambda: [str(g) for g in rule.params["genes"]])
+    threshold = rule.derived(
+        "threshold", lambda: "pathogenic or likely pathogenic variant in " + ", ".join(genes) + " (a VUS does not count)")
     evidence: list[Evidence] = []
     notes: list[str] = []
     hit = False
@@ -263,21 +286,27 @@ def mutation(rule: Rule, ctx: Context) -> RuleResult:
                        needs=["Sequencing of " + ", ".join(missing)])
 
 
-def biomarkers(rule: Rule, ctx: Context) -> RuleResult:
-    """At least ``min_count`` biomarkers above their thresholds."""
-    p = rule.params
+def _biomarker_params(p: Mapping[str, Any]) -> tuple[int, str, tuple[tuple[str, str, float], ...]]:
+    """(min_count, threshold text, (analyte, op, cut-off) per biomarker)."""
     need = int(p.get("min_count", 1))
     parts = [f"{t['analyte']} {_fmt(t['op'], float(t['value']), t['unit'])}" for t in p["thresholds"]]
     threshold = ("any of " if need == 1 else f"at least {need} of ") + "; ".join(parts)
+    return need, threshold, tuple((t["analyte"], t["op"], float(t["value"])) for t in p["thresholds"])
+
+
+def biomarkers(rule: Rule, ctx: Context) -> RuleResult:
+    """At least ``min_count`` biomarkers above their thresholds."""
+    p = rule.params
+    need, threshold, cutoffs = rule.derived("params", lambda: _biomarker_params(p))
     evidence: list[Evidence] = []
     above = known = 0
-    for t in p["thresholds"]:
-        obs = ctx.latest(t["analyte"])
+    for analyte, op, cutoff in cutoffs:
+        obs = ctx.latest(analyte)
         if obs is None:
             continue
         known += 1
         value = obs.canonical_value
-        hit = compare(value, t["op"], float(t["value"]))
+        hit = compare(value, op, cutoff)
         above += hit
         evidence.append(ctx.evidence(obs, "above threshold" if hit else "not above threshold"))
     unknown = len(p["thresholds"]) - known
