@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import operator
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -298,8 +299,13 @@ class CriteriaSet:
                 )
             )
         self.rules = tuple(rules)
+        self._by_id = {r.id: r for r in self.rules}
+        # statuses -> their tuple in rule order, the key of the memo tables below
+        self._status_key: Callable[[Mapping[str, Status]], tuple[Status, ...]] = operator.itemgetter(
+            *(r.id for r in self.rules))
         self._groups: dict[str, list[str]] = {}
         self._categories: dict[tuple[Status, ...], Category] = {}
+        self._decisive: dict[tuple[tuple[Status, ...], Category], dict[str, str | None]] = {}
 
     # -- to be provided by each set -------------------------------------------------------
     def categorize(self, statuses: Mapping[str, Status]) -> Category:  # pragma: no cover
@@ -314,7 +320,7 @@ class CriteriaSet:
 
     def category_of(self, statuses: Mapping[str, Status]) -> Category:
         """``categorize``, memoised: a set has few status combinations and next tests try many."""
-        key = tuple(statuses[r.id] for r in self.rules)
+        key = self._status_key(statuses)
         cat = self._categories.get(key)
         if cat is None:
             cat = self._categories[key] = self.categorize(statuses)
@@ -351,13 +357,17 @@ class CriteriaSet:
         """Tests whose result could change the category: each unknown rule tried both ways."""
         if category in (Category.definitive, Category.not_met):
             return ()
-        by_id = {r.id: r for r in self.rules}
+        by_id = self._by_id
         found: list[NextTest] = []
         seen: set[str] = set()
+        # Whether an unknown rule is decisive depends only on the statuses: memoised per combination.
+        whys = self._decisive.setdefault((self._status_key(statuses), category), {})
         for res in results:
             if res.status is not Status.unknown:
                 continue
-            why = self.why_decisive(res.id, statuses, category)
+            if res.id not in whys:
+                whys[res.id] = self.why_decisive(res.id, statuses, category)
+            why = whys[res.id]
             if why is None:
                 continue
             tests: list[Mapping[str, Any]]
