@@ -645,8 +645,10 @@ def auto_gate(
         masks[gate.name] = m
         return m
 
-    def sub_idx(mask: np.ndarray | None) -> np.ndarray:
-        idx = np.arange(n) if mask is None else np.flatnonzero(mask)
+    def sub_idx(mask: np.ndarray | None) -> np.ndarray | slice:
+        if mask is None:
+            return _subsample(n, sub_n)  # a slice: the columns are viewed, not copied
+        idx = np.flatnonzero(mask)
         return idx[_subsample(idx.size, sub_n)]
 
     sc = panel.scatter
