@@ -9,6 +9,7 @@ differential diagnoses, not ALPS.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -93,6 +94,17 @@ def _subtype(case: Case, ev: Evaluation) -> tuple[str | None, str]:
     return None, "subtype pending: genetic testing of FAS, FASLG and CASP10 not reported"
 
 
+# Notes in which the criteria raise a caveat about how DNT were measured.
+_DNT_CAVEAT = re.compile("gamma-delta|lymphopenia|immunosuppression")
+
+
+@cache
+def _alps_like_disorders() -> tuple[str, ...]:
+    """The related disorders that are neither ALPS nor defined by somatic variants, sorted."""
+    return tuple(sorted({str(g["disorder"]) for g in related_genes().values()
+                         if not g.get("is_alps") and not g.get("somatic")}))
+
+
 def _considerations(case: Case, ev: Evaluation) -> list[str]:
     out: list[str] = []
     genes = related_genes()
@@ -115,14 +127,14 @@ def _considerations(case: Case, ev: Evaluation) -> list[str]:
     # Caveats the criteria raised about how DNT were measured.
     for r in ev.criteria:
         for note in r.notes:
-            if any(k in note for k in ("gamma-delta", "lymphopenia", "immunosuppression")):
+            if _DNT_CAVEAT.search(note):
                 out.append(f"{r.id}: {note}")
     # A fitting presentation without elevated DNT points to the ALPS-like disorders.
     lp = _status(ev, "required.chronic_lymphoproliferation")
     dnt = _status(ev, "required.dnt")
     autoimmune = bool(case.findings.autoimmune_cytopenias)
     if lp is Status.met and dnt is Status.not_met and autoimmune:
-        like = sorted({str(g["disorder"]) for g in genes.values() if not g.get("is_alps") and not g.get("somatic")})
+        like = _alps_like_disorders()
         if like:
             out.append("Lymphoproliferation and autoimmunity without elevated DNT: consider ALPS-like "
                        "immune dysregulation disorders (" + "; ".join(like) + ")")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from alpsdx import knowledge
@@ -73,6 +73,11 @@ def _citation_keys() -> frozenset[str]:
     return frozenset(knowledge.citations())
 
 
+@cache
+def _citation_text(key: str) -> str:
+    return knowledge.resolve_citation(key)
+
+
 @lru_cache(maxsize=65536)
 def _keys_in(text: str) -> frozenset[str]:
     """Citation keys named in one text; rule texts repeat across cases, so cache them."""
@@ -95,15 +100,13 @@ def sources(result: dict[str, Any]) -> dict[str, str]:
     texts = _rule_texts(result)
     for other in result.get("other_sets", []):
         texts.extend(_rule_texts(other))
-    found: set[str] = set()
-    for text in texts:
-        found.update(_keys_in(text))
+    found: set[str] = set().union(*map(_keys_in, texts))
     for v in result.get("variants", []):
         found.update(k for k in v.get("citations") or () if k in _citation_keys())
     for item in result.get("care", []):
         extra = [e.get("citation") if isinstance(e, dict) else e for e in item.get("extra_citations") or ()]
         found.update(k for k in [item.get("citation"), *extra] if isinstance(k, str) and k in _citation_keys())
-    return {key: knowledge.resolve_citation(key) for key in sorted(found)}
+    return {key: _citation_text(key) for key in sorted(found)}
 
 
 def assess(case: Case, criteria: str = "nih2009", *, date: dt.date | None = None,

@@ -186,7 +186,8 @@ class Context:
     def evidence(self, obs: Observation, note: str | None = None) -> Evidence:
         """Evidence for an observation, in the canonical unit, noting original unit and dating."""
         notes = []
-        if obs.unit != obs.canonical_unit:
+        unit = obs.canonical_unit
+        if obs.unit != unit:
             notes.append(f"reported as {obs.value:g} {obs.unit}")
         if obs.date is None:
             notes.append("undated: counted as current")
@@ -195,7 +196,7 @@ class Context:
         return Evidence(
             item=obs.analyte,
             value=round(obs.canonical_value, 6),
-            unit=obs.canonical_unit,
+            unit=unit,
             date=obs.date,
             note="; ".join(notes) or None,
         )
