@@ -64,7 +64,7 @@ def main() -> None:
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"alpsdx-reliability-{today}.log"
     log.write_text(out, encoding="utf-8")
     print(f"full test output: {log}", file=sys.stderr)
-    for line in re.findall(r"schemathesis failure: .*", out):
+    for line in re.findall(r"^schemathesis failure: .*", out, flags=re.M):
         print(line, file=sys.stderr)
     crash = {m.group(1): _fields(m.group(0)) for m in re.finditer(r"crash-safety (\S+):.*", out)}
     st = _fields(next((m.group(0) for m in re.finditer(r"schemathesis:.*", out)), ""))
@@ -85,8 +85,8 @@ def main() -> None:
             f"{c.get('evaluations_reproduced', '?')} evaluations reproduced) | {today} |")
     if st:
         rows.append(f"| API robustness | schemathesis over {st['operations']} operations, {st['examples_per_operation']} "
-                    f"examples each, admin session | {st['calls']} calls: {st['failures']} operations with a 5xx, "
-                    f"undocumented status or schema violation | {today} |")
+                    f"examples each, admin session | {st['calls']} calls: {st['failures']} operations failing (a 5xx, an "
+                    f"undocumented status, a schema violation or a timeout) | {today} |")
     rows.append(f"| authorization | route x role matrices (pages, API, FHIR, CDS), fixation, CSRF, throttling, "
                 f"headers, default secrets | {matrix.get('passed', 0)} passed, {matrix.get('failed', 0)} failed | {today} |")
     rows.append(f"| reliability suite | `tests/reliability` | {counts.get('passed', 0)} passed, "

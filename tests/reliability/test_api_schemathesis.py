@@ -28,6 +28,7 @@ from alpsdx.web.app import create_app
 from alpsdx.web.settings import Settings
 
 EXAMPLES = int(os.environ.get("ALPSDX_SCHEMATHESIS_EXAMPLES", "12"))
+TIMEOUT_S = 120  # per request: a timeout is not a finding about the API
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 VCF = Path(__file__).resolve().parents[1] / "data" / "genetics" / "germline_dd_missense.vep.vcf"
 PASSWORD = "schemathesis-admin-1"
@@ -101,7 +102,9 @@ def _fuzz_operation(op: Any, live: dict[str, Any], failures: dict[str, str], cal
         _real_ids(case, live)
         calls["n"] += 1
         try:
-            case.call_and_validate(headers=live["headers"], cookies=live["cookies"], checks=CHECKS)
+            # The HTML report (plots) can take over schemathesis's default 10 s on a loaded machine.
+            case.call_and_validate(headers=live["headers"], cookies=live["cookies"], checks=CHECKS,
+                                   timeout=TIMEOUT_S)
         except BaseException as exc:  # schemathesis.Failure / FailureGroup: record, keep going
             if isinstance(exc, KeyboardInterrupt):
                 raise
