@@ -201,3 +201,12 @@ def test_knowledge_lists_rules_thresholds_ranges_and_citations(capsys) -> None:
         assert all(b["citation"] in kb["citations"] for b in bands)
     code, out, _ = run(capsys, "knowledge")
     assert code == 0 and "oliveira2010" in out and "dnt_comparator" in out
+
+
+def test_fhir_bundle_evaluates_and_names_what_it_did_not_map(capsys) -> None:
+    bundle = Path(__file__).resolve().parents[1] / "data" / "fhir" / "synthea_alps_fas.json"
+    code, out, err = run(capsys, "evaluate", str(bundle), "-f", "json", "--date", "2025-06-01")
+    assert code == 0
+    r = json.loads(out)
+    assert (r["category"], r["subtype"]) == ("definitive", "ALPS-FAS")
+    assert "not mapped" in err and "Encounter" in err

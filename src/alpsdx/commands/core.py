@@ -69,7 +69,12 @@ def _bundle_to_case(data: dict[str, Any], source: str) -> Case | None:
         from alpsdx.interop.fhir_import import bundle_to_case
     except ImportError:
         raise InputError("FHIR Bundle input needs alpsdx.interop", field=source) from None
-    case, _warnings = bundle_to_case(data)
+    case, warnings = bundle_to_case(data)
+    # Unmapped FHIR content is never dropped silently: each item is named on stderr.
+    if warnings:
+        typer.echo(f"warning: {source}: {len(warnings)} FHIR item(s) not mapped:", err=True)
+        for w in warnings:
+            typer.echo(f"  - {w}", err=True)
     return case
 
 
