@@ -306,7 +306,7 @@ class CriteriaSet:
             *(r.id for r in self.rules))
         self._groups: dict[str, list[str]] = {}
         self._categories: dict[tuple[Status, ...], Category] = {}
-        self._decisive: dict[tuple[tuple[Status, ...], Category], dict[str, str | None]] = {}
+        self._next_tests: dict[Hashable, tuple[NextTest, ...]] = {}
 
     # -- to be provided by each set -------------------------------------------------------
     def categorize(self, statuses: Mapping[str, Status]) -> Category:  # pragma: no cover
@@ -358,17 +358,23 @@ class CriteriaSet:
         """Tests whose result could change the category: each unknown rule tried both ways."""
         if category in (Category.definitive, Category.not_met):
             return ()
+        # The answer depends only on the statuses, the category and the unknown results' needs,
+        # and few combinations occur: worked out once per combination (NextTest is immutable).
+        unknown = tuple(r for r in results if r.status is Status.unknown)
+        key = (self._status_key(statuses), category, tuple((r.id, r.needs) for r in unknown))
+        found = self._next_tests.get(key)
+        if found is None:
+            found = self._next_tests[key] = self._search_next_tests(unknown, statuses, category)
+        return found
+
+    def _search_next_tests(
+        self, unknown: Sequence[RuleResult], statuses: Mapping[str, Status], category: Category
+    ) -> tuple[NextTest, ...]:
         by_id = self._by_id
         found: list[NextTest] = []
         seen: set[str] = set()
-        # Whether an unknown rule is decisive depends only on the statuses: memoised per combination.
-        whys = self._decisive.setdefault((self._status_key(statuses), category), {})
-        for res in results:
-            if res.status is not Status.unknown:
-                continue
-            if res.id not in whys:
-                whys[res.id] = self.why_decisive(res.id, statuses, category)
-            why = whys[res.id]
+        for res in unknown:
+            why = self.why_decisive(res.id, statuses, category)
             if why is None:
                 continue
             tests: list[Mapping[str, Any]]
