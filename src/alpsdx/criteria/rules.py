@@ -9,16 +9,14 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alpsdx import units
 from alpsdx.criteria.base import Context, Evidence, Rule, RuleResult, Status
 from alpsdx.errors import UnitError
 from alpsdx.model import Finding, Observation
+from alpsdx.reference_ranges import RefRange, classify_value
 from alpsdx.units import dnt_percent_from_counts
-
-if TYPE_CHECKING:
-    from alpsdx.reference_ranges import RefRange
 
 __all__ = ["KINDS", "compare"]
 
@@ -54,8 +52,6 @@ def _range_status(ctx: Context, analyte: str, value: float,
     The performing laboratory's own interval, when the observation carries it, comes first:
     it matches the lab's method and population (limits inclusive of normal, as in the tables).
     """
-    from alpsdx.reference_ranges import classify_value
-
     ref = obs.canonical_reference if obs is not None else None
     if ref is not None:
         ref_lo, ref_hi = ref
@@ -177,9 +173,9 @@ def dnt(rule: Rule, ctx: Context) -> RuleResult:
     for analyte, cutoff in cutoffs:
         obs = ctx.latest(analyte)
         if obs is not None:
-            hit = compare(obs.canonical_value, op, cutoff)
+            value = obs.canonical_value
             evidence.append(ctx.evidence(obs))
-            values.append((analyte, obs.canonical_value, hit))
+            values.append((analyte, value, compare(value, op, cutoff)))
             if obs.tcrab_gated is False:
                 notes.append(f"{obs.analyte} was gated without TCRab: gamma-delta DNT are included and do not count")
     # An absolute DNT count with the lymphocyte count gives the % of lymphocytes.
