@@ -14,13 +14,11 @@ appends the DNT observations, dated from each file's $DATE, to a case file atomi
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import os
 import sys
-import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from enum import StrEnum
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 import typer
 
+from alpsdx.commands.casefile import append_items
 from alpsdx.errors import AlpsdxError, InputError
 
 FCS_SUFFIXES = (".fcs", ".lmd")
@@ -206,68 +205,9 @@ def print_table(summaries: list[dict[str, Any]]) -> None:
 # ------------------------------------------------------------------------------ case file
 
 
-def _read_case_raw(path: Path) -> tuple[dict[str, Any], str]:
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("case file not found", field="--case", value=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the case file: {exc}", field="--case", value=str(path)) from None
-    is_json = path.suffix.lower() == ".json" or (
-        path.suffix.lower() not in (".yaml", ".yml") and text.lstrip().startswith("{"))
-    try:
-        data = json.loads(text) if is_json else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"not valid {'JSON' if is_json else 'YAML'}: {exc}", field="--case",
-                         value=str(path)) from None
-    if not isinstance(data, dict):
-        raise InputError("a case must be a JSON/YAML object", field="--case", value=str(path))
-    return data, "json" if is_json else "yaml"
-
-
 def append_observations(path: str | Path, observations: list[dict[str, Any]]) -> int:
-    """Append DNT observations to a case file (exact repeats skipped); returns how many.
-
-    The whole case is validated before and after; the new file replaces the old one by an
-    atomic rename, so a failure leaves the case as it was.
-    """
-    import yaml
-
-    from alpsdx.model import case_from_dict
-
-    p = Path(path)
-    data, fmt = _read_case_raw(p)
-    case_from_dict(data, str(p))
-    existing = list(data.get("observations") or [])
-    keys = {json.dumps(e, sort_keys=True) for e in existing if isinstance(e, dict)}
-    added = 0
-    for o in observations:
-        k = json.dumps(o, sort_keys=True)
-        if k in keys:
-            continue
-        keys.add(k)
-        existing.append(o)
-        added += 1
-    data["observations"] = existing
-    case_from_dict(data, str(p))
-    text = (json.dumps(data, indent=2, ensure_ascii=False) + "\n" if fmt == "json"
-            else yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, p.stat().st_mode & 0o777)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return added
+    """Append DNT observations to a case file (exact repeats skipped); returns how many."""
+    return append_items(path, "observations", observations, lambda o: json.dumps(o, sort_keys=True))
 
 
 # ------------------------------------------------------------------------------ command

@@ -7,25 +7,22 @@ atomically (validated first, written to a temporary file, then renamed).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from alpsdx import knowledge
+from alpsdx.commands.casefile import append_items
 from alpsdx.errors import InputError, VariantError
 from alpsdx.genetics import VcfCall, annotate_all, parse_hgvs, read_vcf_calls
-from alpsdx.model import Variant, case_from_dict
+from alpsdx.model import Variant
 
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
 
@@ -104,68 +101,14 @@ def collect(
     return Collected(variants, exons, introns, depths, notes, calls)
 
 
-def _read_raw(path: Path) -> tuple[dict[str, Any], str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("file not found", field=str(path)) from None
-    is_json = path.suffix.lower() == ".json" or (
-        path.suffix.lower() not in (".yaml", ".yml") and text.lstrip().startswith("{")
-    )
-    try:
-        data = json.loads(text) if is_json else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"not valid {'JSON' if is_json else 'YAML'}: {exc}", field=str(path)) from None
-    if not isinstance(data, dict):
-        raise InputError("a case must be a JSON/YAML object", field=str(path))
-    return data, "json" if is_json else "yaml"
+def _variant_identity(e: dict[str, Any]) -> tuple[Any, ...]:
+    return (str(e.get("gene", "")).upper(), e.get("hgvs_c"), e.get("hgvs_p"), e.get("sample"))
 
 
 def append_to_case(path: str | Path, variants: list[Variant]) -> int:
-    """Append ``variants`` to the case file (skipping exact repeats); returns how many were added.
-
-    The new content is validated as a whole case before the file is replaced; the write is
-    a temporary file in the same folder renamed over the original (atomic on POSIX).
-    """
-    p = Path(path)
-    data, fmt = _read_raw(p)
-    case_from_dict(data, str(p))  # the existing file must be valid to begin with
-    existing = list(data.get("variants") or [])
-    keys = {
-        (str(e.get("gene", "")).upper(), e.get("hgvs_c"), e.get("hgvs_p"), e.get("sample"))
-        for e in existing
-        if isinstance(e, dict)
-    }
-    added = 0
-    for v in variants:
-        d = v.model_dump(mode="json", exclude_none=True)
-        key = (v.gene, v.hgvs_c, v.hgvs_p, v.sample)
-        if key in keys:
-            continue
-        keys.add(key)
-        existing.append(d)
-        added += 1
-    data["variants"] = existing
-    case_from_dict(data, str(p))
-    text = (
-        json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        if fmt == "json"
-        else yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    )
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, p.stat().st_mode & 0o777)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return added
+    """Append ``variants`` to the case file (skipping exact repeats); returns how many were added."""
+    items = [v.model_dump(mode="json", exclude_none=True) for v in variants]
+    return append_items(path, "variants", items, _variant_identity)
 
 
 def _table(rows: list[dict[str, Any]], console: Console) -> None:
