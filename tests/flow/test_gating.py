@@ -361,3 +361,14 @@ def test_fill_holes_equals_scipy():
         np.testing.assert_array_equal(_fill_holes(r), ndimage.binary_fill_holes(r))
     for r in (np.zeros((6, 6), dtype=bool), np.ones((6, 6), dtype=bool)):
         np.testing.assert_array_equal(_fill_holes(r), ndimage.binary_fill_holes(r))
+
+
+def test_finite_max_equals_the_masked_maximum():
+    from alpsdx.flow.gating import _finite_max
+
+    rng = np.random.default_rng(5)
+    cases = [rng.normal(5e4, 2e4, 1000), np.array([np.nan, 3.0, 7.0]), np.array([np.inf, 5.0, 2.0]),
+             np.array([-np.inf, 0.5]), np.array([np.nan, np.nan]), np.array([]),
+             np.array([-5.0, -1.0]), np.array([-np.inf, 9.0, np.nan])]
+    for v in cases:
+        assert _finite_max(v, 1.0) == max(float(np.max(v, initial=1.0, where=np.isfinite(v))), 1.0)

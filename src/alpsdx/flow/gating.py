@@ -446,6 +446,15 @@ def _subsample(n: int, limit: int) -> np.ndarray | slice:
     return slice(0, n, step)
 
 
+def _finite_max(v: np.ndarray, floor: float) -> float:
+    """max(largest finite value, floor), as ``max(np.max(v, initial=floor,
+    where=np.isfinite(v)), floor)`` but one plain reduction when nothing is infinite."""
+    m = float(np.fmax.reduce(v)) if v.size else -np.inf  # NaN ignored
+    if not np.isfinite(m):  # +inf present, or nothing but NaN/-inf: the masked form
+        m = float(np.max(v, initial=floor, where=np.isfinite(v)))
+    return max(m, floor)
+
+
 def singlet_gate(fa: np.ndarray, fh: np.ndarray, cha: str, chh: str, *, sig_lo: float,
                  sig_hi: float, xmax: float) -> Gate:
     """Singlets: events whose FSC-H/FSC-A ratio lies in [mode - sig_lo*s, mode + sig_hi*s];
@@ -653,9 +662,14 @@ def auto_gate(
 
     def sub_idx(mask: np.ndarray | None) -> np.ndarray | slice:
         if mask is None:
-            return _subsample(n, sub_n)  # a slice: the columns are viewed, not copied
+            return _subsample(n, sub_n)  # a slice: no index array to gather through
         idx = np.flatnonzero(mask)
         return idx[_subsample(idx.size, sub_n)]
+
+    def sub(name: str, s: np.ndarray | slice) -> np.ndarray:
+        """The subsample of a column, contiguous (a strided view would be re-read by every
+        step that follows)."""
+        return np.ascontiguousarray(columns[name][s])
 
     sc = panel.scatter
     parent: str | None = None
@@ -663,10 +677,10 @@ def auto_gate(
     if "FSC-A" in sc and "FSC-H" in sc:
         s = sub_idx(None)
         fa = col(sc["FSC-A"])
-        gate = singlet_gate(fa[s], col(sc["FSC-H"])[s], sc["FSC-A"], sc["FSC-H"],
+        gate = singlet_gate(sub(sc["FSC-A"], s), sub(sc["FSC-H"], s), sc["FSC-A"], sc["FSC-H"],
                             sig_lo=float(g["singlet_sigmas_low"]["value"]),
                             sig_hi=float(g["singlet_sigmas_high"]["value"]),
-                            xmax=4.0 * max(float(np.max(fa, initial=1.0, where=np.isfinite(fa))), 1.0))
+                            xmax=4.0 * _finite_max(fa, 1.0))
         add(gate)
         parent = "singlets"
     else:
@@ -679,7 +693,7 @@ def auto_gate(
                           field="scatter", value=", ".join(sorted(sc)) or "none",
                           expected="FSC-A (or FSC-H) and SSC-A, or --channel FSC-A=<PnN>")
     s = sub_idx(masks.get(parent) if parent else None)
-    gate, fl = lymphocyte_gate(col(fsc_name)[s], col(sc["SSC-A"])[s], fsc_name, sc["SSC-A"], parent,
+    gate, fl = lymphocyte_gate(sub(fsc_name, s), sub(sc["SSC-A"], s), fsc_name, sc["SSC-A"], parent,
                                contour=float(g["lymph_contour_fraction"]["value"]),
                                debris_frac=float(g["debris_fsc_fraction"]["value"]))
     flags.extend(fl)
