@@ -6,7 +6,11 @@ Run: `.venv/bin/python benchmarks/bench_evaluate.py [N]` (one core; default 5000
 
 Each rate is the best of ``REPEATS`` passes over the corpus, both by wall clock and by CPU
 time of this process (``time.process_time``): on a shared, loaded machine the wall-clock
-figure swings with other work, the CPU-time one (``cpu_cases_per_s``) much less.
+figure swings with other work, the CPU-time one (``cpu_cases_per_s``) much less; the
+ratios to parse (both measured in the same run) are the figures to compare across runs.
+The corpus repeats the examples with jittered percentages: variants repeat exactly, so
+variant annotation comes from its cache (as it does for a batch of re-evaluations), and
+few combinations of rule statuses occur, so next tests come from the per-set memo.
 """
 
 from __future__ import annotations
