@@ -36,7 +36,8 @@ def _run(args: list[str], timeout: float = 3600) -> str:
 
 def _pytest(*targets: str) -> tuple[str, dict[str, int]]:
     out = _run([PY, "-m", "pytest", *targets, "-q", "-s", "-p", "no:cacheprovider", "-rs"])
-    counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|skipped|error)", out.splitlines()[-1] if out else "")}
+    summary = [ln for ln in out.splitlines() if re.search(r"\d+ (passed|failed)", ln) and " in " in ln]
+    counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|skipped|error)", summary[-1] if summary else "")}
     return out, counts
 
 
