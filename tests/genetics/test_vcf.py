@@ -218,3 +218,65 @@ def test_sites_only_vcf_gives_one_call_without_sample(gdata: Path, tmp_path: Pat
     with pytest.raises(VariantError) as exc:
         read_vcf(p, sample="proband")
     assert "no samples" in str(exc.value)
+
+
+# --- values cyvcf2 would crash or raise untyped on: validated before htslib sees the line -------
+
+_L15 = b"GT:AD:DP\t0/1:190,10:200\t0/1:60,40:100\t0/0:80,0:80"
+
+
+@pytest.mark.parametrize(
+    ("replacement", "field", "fragment"),
+    [
+        (b"GT:AD:DP\t0/1:190,10:20\x00\x000\t0/1:60,40:100\t0/0:80,0:80",
+         "line 15 sample 'whole_blood'", "NUL byte"),
+        (b"GT:AD:DP\t0/1:190,10:200\t0/1:60,40:100\t%0/0:80,0:80",
+         "line 15 sample 'relative'", "GT '%0/0' is not a genotype"),
+        (b"GT:AD:DP\t0/1:190,10:200\t0/1:60,40:100\t0/0:80,relative",
+         "line 15 sample 'relative'", "AD '80,relative' is not a list of integers"),
+        (b"GT:AD:DP\t0/1:190,10:200:7:8\t0/1:60,40:100\t0/0:80,0:80",
+         "line 15 sample 'whole_blood'", "5 ':'-separated values but FORMAT has 3 keys"),
+        (b"GT:AD:DP\t0/1:190,10,5:200\t0/1:60,40:100\t0/0:80,0:80",
+         "line 15 sample 'whole_blood'", "AD has 3 values"),
+        (b"GT:AD:DP\t0/1:190,10:2.5\t0/1:60,40:100\t0/0:80,0:80",
+         "line 15 sample 'whole_blood'", "DP '2.5' is not a list of integers"),
+        (b"GT:AD:DP\t0/1:190,10:2147483648\t0/1:60,40:100\t0/0:80,0:80",
+         "line 15 sample 'whole_blood'", "DP '2147483648' is not a list of integers"),
+        (b"GT::DP\t0/1:190,10:200\t0/1:60,40:100\t0/0:80,0:80", "line 15 FORMAT", "'' is not a FORMAT key"),
+        (b"AD:GT:DP\t190,10:0/1:200\t60,40:0/1:100\t80,0:0/0:80", "line 15 FORMAT", "GT is not the first key"),
+        (b"GT:AD:DP\t0/1:190,10:200\t0/1:60,40:100\t0/0:80,0:\xe980",
+         "line 15 sample 'relative'", "byte 0xe9 is not UTF-8"),
+    ],
+    ids=["nul", "gt", "ad-text", "too-many-values", "ad-count", "dp-float", "dp-int32", "empty-key",
+         "gt-not-first", "non-utf8"],
+)
+def test_malformed_sample_values_are_typed_errors_naming_line_and_column(
+    gdata: Path, tmp_path: Path, replacement: bytes, field: str, fragment: str
+) -> None:
+    base = (gdata / "multi_sample_dnt.vep.vcf").read_bytes()
+    assert base.count(_L15) == 1
+    bad = tmp_path / "bad.vcf"
+    bad.write_bytes(base.replace(_L15, replacement))
+    with pytest.raises(VariantError) as exc:
+        read_vcf(bad)
+    assert exc.value.field == field and fragment in str(exc.value)
+
+
+def test_missing_values_and_the_int32_edge_are_accepted(gdata: Path, tmp_path: Path) -> None:
+    base = (gdata / "multi_sample_dnt.vep.vcf").read_bytes()
+    ok = tmp_path / "ok.vcf"
+    ok.write_bytes(base.replace(_L15, b"GT:AD:DP\t0/1:190,10:2147483647\t0/1:.:.\t0/0"))
+    calls = [c for c in read_vcf_calls(ok) if c.pos == 88991000]
+    by = {c.variant.sample: c for c in calls}
+    assert by["whole_blood"].depth == 2147483647 and by["whole_blood"].variant.vaf == 0.05
+    assert by["sorted_DNT"].depth is None and by["sorted_DNT"].variant.vaf is None
+    assert "relative" not in by  # 0/0 with no AD: not a carrier
+
+
+def test_nul_byte_in_the_header_is_a_typed_error(gdata: Path, tmp_path: Path) -> None:
+    base = (gdata / "multi_sample_dnt.vep.vcf").read_bytes()
+    bad = tmp_path / "bad.vcf"
+    bad.write_bytes(base.replace(b"\tsorted_DNT\t", b"\tsorted\x00DNT\t"))
+    with pytest.raises(VariantError) as exc:
+        read_vcf(bad)
+    assert exc.value.field.startswith("header line ") and "NUL byte" in str(exc.value)

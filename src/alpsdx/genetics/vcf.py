@@ -202,10 +202,167 @@ def _header_and_samples(p: Path) -> tuple[str, list[str]]:
                 field="vcf", value=str(p), expected="a VCF 4.x file, plain or bgzipped",
             ) from None
         try:
-            return str(reader.raw_header), list(reader.samples)
+            try:
+                return str(reader.raw_header), list(reader.samples)
+            except Exception as exc:  # e.g. UnicodeDecodeError on a non-UTF-8 sample name
+                raise VariantError(
+                    f"the VCF header cannot be read ({exc.__class__.__name__}: {str(exc).strip()[:120]})",
+                    field="#CHROM line (sample names)", value=str(p.name),
+                    expected="a UTF-8 VCF header with tab-separated sample names",
+                ) from None
         finally:
             with contextlib.suppress(Exception):
                 reader.close()
+
+
+def _check_header_bytes(p: Path) -> None:
+    """Refuse, before htslib sees them, header bytes cyvcf2 mishandles.
+
+    A NUL byte anywhere in the header, and non-UTF-8 bytes in the header lines the reader
+    uses (#CHROM sample names, the CSQ/ANN and FORMAT definitions).
+    """
+    with _open_binary(p) as fh:
+        lineno = 0
+        while True:
+            try:
+                raw = fh.readline()
+            except (OSError, EOFError):
+                return  # reported by the data scan, with its own message
+            if not raw or not raw.startswith(b"#"):
+                return
+            lineno += 1
+            if b"\x00" in raw:
+                raise VariantError(
+                    "NUL byte in the VCF header", field=f"header line {lineno}",
+                    value=_show(raw), expected="text without NUL bytes",
+                )
+            if raw.startswith((b"#CHROM", b"##INFO=<ID=CSQ,", b"##INFO=<ID=ANN,", b"##FORMAT=")):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise VariantError(
+                        f"not UTF-8 (byte 0x{raw[exc.start]:02x} at "
+                        f"offset {exc.start})", field=f"header line {lineno}", value=_show(raw),
+                        expected="UTF-8 text (VCF 4.3, section 1.2)",
+                    ) from None
+            if raw.startswith(b"#CHROM"):
+                return
+
+
+def _show(raw: bytes, n: int = 80) -> str:
+    """A short printable form of raw bytes for an error message."""
+    return repr(raw[:n].rstrip(b"\r\n"))[2:-1] + ("..." if len(raw) > n else "")
+
+
+# Header FORMAT definitions: ID -> (Number, Type).
+_FORMAT_DEF = re.compile(r"^##FORMAT=<ID=([^,>]+),Number=([^,>]+),Type=([^,>]+)", re.M)
+_REF = re.compile(r"[ACGTNacgtn]+")
+_ALT = re.compile(r"[ACGTNacgtn*.]+|<[!-~]+>|[!-~]*[\[\]][!-~]*")
+_KEY = re.compile(r"[A-Za-z_][0-9A-Za-z_.]*")
+_GT = re.compile(r"[|/]?(?:\.|[0-9]+)(?:[|/](?:\.|[0-9]+))*")
+_INT = re.compile(r"[-+]?[0-9]+")
+_FLOAT = re.compile(
+    r"[-+]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[Nn][Aa][Nn]|[Ii][Nn][Ff](?:inity)?)"
+)
+_COLS = ("CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT")
+
+
+def _format_defs(raw_header: str) -> dict[str, tuple[str, str]]:
+    return {m.group(1): (m.group(2), m.group(3)) for m in _FORMAT_DEF.finditer(raw_header)}
+
+
+def _col_name(i: int, samples: Sequence[str]) -> str:
+    if i < len(_COLS):
+        return _COLS[i]
+    k = i - len(_COLS)
+    return f"sample {samples[k]!r}" if k < len(samples) else f"column {i + 1}"
+
+
+def _check_record(
+    line: bytes, lineno: int, ncols: int, fdefs: dict[str, tuple[str, str]], samples: Sequence[str]
+) -> None:
+    """Validate one data line before cyvcf2 parses it (it crashes or raises untyped on these).
+
+    NUL bytes, non-UTF-8 bytes, a REF/ALT that is not an allele, FORMAT keys that are not
+    keys, sample columns with more values than FORMAT keys, and Integer/Float/GT values (and
+    Number=1/A/R counts) that do not match their header definition raise ``VariantError``.
+    """
+    exp = "a VCF 4.x data line whose values match the header definitions"
+
+    def bad(column: str, value: str, what: str, expected: str = exp) -> VariantError:
+        return VariantError(
+            f"malformed VCF at line {lineno}: {what}" if column == "line"
+            else f"malformed VCF value: {what}", field=f"line {lineno} {column}",
+            value=value[:80], expected=expected,
+        )
+
+    raw_cols = line.split(b"\t")
+    for i, rc in enumerate(raw_cols):
+        if b"\x00" in rc:
+            raise bad(_col_name(i, samples), _show(rc), "NUL byte", "text without NUL bytes")
+        try:
+            rc.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise bad(
+                _col_name(i, samples), _show(rc), f"byte 0x{rc[exc.start]:02x} is not UTF-8",
+                "UTF-8 text (VCF 4.3, section 1.2)",
+            ) from None
+    what = _bad_line(line, ncols)
+    if what:
+        raise bad("line", _show(line, 120), what, "tab-separated VCF 4.x data lines matching the header")
+    cols = line.decode("utf-8").split("\t")
+    if not cols[0]:
+        raise bad("CHROM", "", "empty", "a contig name")
+    if not _REF.fullmatch(cols[3]):
+        raise bad("REF", cols[3], "not a reference allele", "bases A, C, G, T, N")
+    alts = cols[4].split(",")
+    for a in alts:
+        if not _ALT.fullmatch(a):
+            raise bad("ALT", cols[4], f"{a!r} is not an allele",
+                      "comma-separated bases, '*', '.', <SYMBOLIC> or a breakend")
+    if ncols <= 9:
+        return
+    keys = cols[8].split(":")
+    for key in keys:
+        if not _KEY.fullmatch(key):
+            raise bad("FORMAT", cols[8], f"{key!r} is not a FORMAT key",
+                      "':'-separated keys such as GT:AD:DP")
+    if len(set(keys)) != len(keys):
+        raise bad("FORMAT", cols[8], "a key is repeated", "each FORMAT key once")
+    if "GT" in keys and keys[0] != "GT":
+        raise bad("FORMAT", cols[8], "GT is not the first key", "GT first when present (VCF 4.x 1.6.2)")
+    nalt = len(alts)
+    for si, value in enumerate(cols[9:]):
+        column = _col_name(9 + si, samples)
+        vals = value.split(":")
+        if len(vals) > len(keys):
+            raise bad(column, value, f"{len(vals)} ':'-separated values but FORMAT has {len(keys)} keys",
+                      f"at most {len(keys)} values ({cols[8]})")
+        for key, v in zip(keys, vals, strict=False):
+            if v in (".", "") and key != "GT":
+                continue  # missing
+            if key == "GT":
+                if not _GT.fullmatch(v):
+                    raise bad(column, value, f"GT {v!r} is not a genotype", "a genotype such as 0/1, 1|0 or ./.")
+                continue
+            number, typ = fdefs.get(key, (".", "String"))
+            items = v.split(",")
+            if typ == "Integer":
+                for it in items:
+                    if it != "." and not (_INT.fullmatch(it) and -(2**31) + 8 <= int(it) < 2**31):
+                        raise bad(column, value, f"{key} {v!r} is not a list of integers",
+                                  f"{key}: 32-bit integers or '.' (header Type=Integer)")
+            elif typ == "Float":
+                for it in items:
+                    if it != "." and not _FLOAT.fullmatch(it):
+                        raise bad(column, value, f"{key} {v!r} is not a list of numbers",
+                                  f"{key}: numbers or '.' (header Type=Float)")
+            want = {"A": nalt, "R": nalt + 1}.get(number)
+            if want is None and number.isdigit():
+                want = int(number)
+            if want is not None and want > 0 and len(items) != want:
+                raise bad(column, value, f"{key} has {len(items)} values",
+                          f"{want} value(s) for {key} (header Number={number}, {nalt} ALT allele(s))")
 
 
 def _bad_line(line: bytes, ncols: int) -> str | None:
@@ -329,11 +486,9 @@ def _read_bcf(
                         expected="a BCF file htslib can read to the end",
                     ) from None
                 n += 1
-                ann = rec.INFO.get(key)
-                if isinstance(ann, str) and rx.search(ann):
-                    calls.extend(
-                        _record_calls(rec, ann, idx, gene_field, key, panel, samples, want, p.name)
-                    )
+                data = _record_data(rec, key, bool(samples), f"BCF record {n}")
+                if data is not None and rx.search(data.ann):
+                    calls.extend(_record_calls(data, idx, gene_field, key, panel, samples, want, p.name))
         finally:
             with contextlib.suppress(Exception):
                 reader.close()
@@ -352,6 +507,7 @@ def read_vcf_calls(path: str | os.PathLike[str], sample: str | None = None) -> l
     p = Path(path)
     if not p.is_file():
         raise VariantError("file not found", field="vcf", value=str(p))
+    _check_header_bytes(p)
     raw_header, samples = _header_and_samples(p)
     key, names = _annotation_format(raw_header)
     idx = {n: i for i, n in enumerate(names)}
@@ -383,6 +539,9 @@ def read_vcf_calls(path: str | os.PathLike[str], sample: str | None = None) -> l
         ) from None
     if not lines:
         return []
+    fdefs = _format_defs(raw_header)
+    for lineno, line in zip(linenos, lines, strict=True):
+        _check_record(line, lineno, ncols, fdefs, samples)
     header_text = raw_header if raw_header.endswith("\n") else raw_header + "\n"
     calls: list[VcfCall] = []
     panel = set(panel_genes())
@@ -412,21 +571,79 @@ def read_vcf_calls(path: str | os.PathLike[str], sample: str | None = None) -> l
                             expected="tab-separated VCF 4.x data lines matching the header",
                         ) from None
                     k += 1
-                    ann = rec.INFO.get(key)
-                    if ann is None or not isinstance(ann, str):
+                    cols = lines[k - 1].split(b"\t", 9)
+                    keys = cols[8].decode("utf-8").split(":") if len(cols) > 8 else []
+                    data = _record_data(rec, key, bool(samples), f"line {linenos[k - 1]}", keys)
+                    if data is None:
                         continue
-                    calls.extend(
-                        _record_calls(rec, ann, idx, gene_field, key, panel, samples, want, p.name)
-                    )
+                    calls.extend(_record_calls(data, idx, gene_field, key, panel, samples, want, p.name))
             finally:
                 with contextlib.suppress(Exception):
                     reader.close()
     return calls
 
 
+@dataclass
+class _Rec:
+    """What the reader uses of one cyvcf2 record, read out under one exception guard."""
+
+    ann: str
+    chrom: str
+    pos: int
+    ref: str
+    alts: list[str]
+    filter: str | None
+    clnsig: Any
+    origin: Any
+    somatic: Any
+    fmt_ad: Any
+    fmt_af: Any
+    fmt_dp: Any
+    genotypes: list[Any]
+
+
+def _record_data(
+    rec: Any, key: str, has_samples: bool, where: str, fmt_keys: list[str] | None = None
+) -> _Rec | None:
+    """The record's fields (None when it has no string annotation); every cyvcf2 failure
+    (UnicodeDecodeError, 'error parsing genotypes', ...) becomes a ``VariantError``.
+
+    ``fmt_keys`` are the record's FORMAT keys from its text line (cyvcf2's ``Variant.FORMAT``
+    segfaults in lazy mode after htslib meets an undeclared key); None for BCF records,
+    whose values are then read where present.
+    """
+    try:
+        ann = rec.INFO.get(key)
+        if ann is None or not isinstance(ann, str):
+            return None
+        fmt: dict[str, Any] = {}
+        genotypes: list[Any] = []
+        if has_samples:
+            for f in ("AD", "AF", "DP"):
+                if fmt_keys is None:
+                    with contextlib.suppress(KeyError):
+                        fmt[f] = rec.format(f)
+                elif f in fmt_keys:
+                    fmt[f] = rec.format(f)
+            if fmt_keys is None or "GT" in fmt_keys:
+                genotypes = rec.genotypes
+        return _Rec(
+            ann=ann, chrom=str(rec.CHROM), pos=int(rec.POS), ref=str(rec.REF), alts=list(rec.ALT or []),
+            filter=rec.FILTER, clnsig=rec.INFO.get("CLNSIG"), origin=rec.INFO.get("ORIGIN"),
+            somatic=rec.INFO.get("SOMATIC"), fmt_ad=fmt.get("AD"), fmt_af=fmt.get("AF"),
+            fmt_dp=fmt.get("DP"), genotypes=genotypes,
+        )
+    except Exception as exc:
+        raise VariantError(
+            f"malformed VCF at {where}: htslib/cyvcf2 could not read the record "
+            f"({exc.__class__.__name__}: {str(exc).strip()[:120]})",
+            field=f"VCF {where}", value=str(exc).strip()[:80] or exc.__class__.__name__,
+            expected="a VCF 4.x record whose values match the header definitions",
+        ) from None
+
+
 def _record_calls(
-    rec: Any,
-    ann: str,
+    rec: _Rec,
     idx: dict[str, int],
     gene_field: int,
     key: str,
@@ -436,13 +653,12 @@ def _record_calls(
     fname: str,
 ) -> list[VcfCall]:
     out: list[VcfCall] = []
-    entries = [e.split("|") for e in ann.split(",")]
-    alts: list[str] = list(rec.ALT) or []
-    ref = str(rec.REF)
-    clnsig_raw = rec.INFO.get("CLNSIG")
-    clnsig_raw = str(clnsig_raw) if clnsig_raw is not None else None
-    origin_flag = rec.INFO.get("ORIGIN")
-    somatic_flag = rec.INFO.get("SOMATIC")
+    entries = [e.split("|") for e in rec.ann.split(",")]
+    alts = rec.alts
+    ref = rec.ref
+    clnsig_raw = str(rec.clnsig) if rec.clnsig is not None else None
+    origin_flag = rec.origin
+    somatic_flag = rec.somatic
     conseq_i = idx.get("Consequence", idx.get("Annotation"))
     hc_i = idx.get("HGVSc", idx.get("HGVS.c"))
     hp_i = idx.get("HGVSp", idx.get("HGVS.p"))
@@ -450,15 +666,8 @@ def _record_calls(
     intron_i = idx.get("INTRON")
     feat_i = idx.get("Feature", idx.get("Feature_ID"))
     csig_i = idx.get("CLIN_SIG")
-    fmt_ad = fmt_af = fmt_dp = None
-    if samples:
-        with contextlib.suppress(Exception):
-            fmt_ad = rec.format("AD")
-        with contextlib.suppress(Exception):
-            fmt_af = rec.format("AF")
-        with contextlib.suppress(Exception):
-            fmt_dp = rec.format("DP")
-    genotypes = rec.genotypes if samples else []
+    fmt_ad, fmt_af, fmt_dp = rec.fmt_ad, rec.fmt_af, rec.fmt_dp
+    genotypes = rec.genotypes
     for k, alt in enumerate(alts, start=1):
         allele_forms = {alt, _vep_trim(ref, alt)}
         mine = [e for e in entries if e and (e[0] in allele_forms or len(alts) == 1)]
@@ -495,7 +704,7 @@ def _record_calls(
                         origin = "germline"
                     elif o & 2 and not o & 1:
                         origin = "somatic"
-            flt = rec.FILTER or "PASS"
+            flt = rec.filter or "PASS"
             if flt != "PASS":
                 notes.append(f"FILTER={flt}: the caller did not pass this variant")
             base = {
@@ -505,12 +714,12 @@ def _record_calls(
                 "consequence": consequence,
                 "classification": classification,
                 "origin": origin,
-                "source": f"vcf:{fname}:{rec.CHROM}:{rec.POS}",
+                "source": f"vcf:{fname}:{rec.chrom}:{rec.pos}",
             }
             if not samples:
                 out.append(
                     VcfCall(
-                        variant=Variant(**base), chrom=str(rec.CHROM), pos=int(rec.POS), ref=ref,
+                        variant=Variant(**base), chrom=rec.chrom, pos=rec.pos, ref=ref,
                         alt=alt, transcript=feature, exon=exon, intron=intron, filter=flt, clnsig_raw=csig,
                         notes=notes,
                     )
@@ -551,7 +760,7 @@ def _record_calls(
                 v = Variant(**base, zygosity=zyg, vaf=vaf, sample=samples[si])
                 out.append(
                     VcfCall(
-                        variant=v, chrom=str(rec.CHROM), pos=int(rec.POS), ref=ref, alt=alt,
+                        variant=v, chrom=rec.chrom, pos=rec.pos, ref=ref, alt=alt,
                         transcript=feature, exon=exon, intron=intron, depth=depth, genotype=gt_str,
                         filter=flt,
                         clnsig_raw=csig, notes=list(notes),
