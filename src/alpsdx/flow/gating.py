@@ -662,14 +662,9 @@ def auto_gate(
 
     def sub_idx(mask: np.ndarray | None) -> np.ndarray | slice:
         if mask is None:
-            return _subsample(n, sub_n)  # a slice: no index array to gather through
+            return _subsample(n, sub_n)  # a slice: the columns are viewed, not copied
         idx = np.flatnonzero(mask)
         return idx[_subsample(idx.size, sub_n)]
-
-    def sub(name: str, s: np.ndarray | slice) -> np.ndarray:
-        """The subsample of a column, contiguous (a strided view would be re-read by every
-        step that follows)."""
-        return np.ascontiguousarray(columns[name][s])
 
     sc = panel.scatter
     parent: str | None = None
@@ -677,7 +672,7 @@ def auto_gate(
     if "FSC-A" in sc and "FSC-H" in sc:
         s = sub_idx(None)
         fa = col(sc["FSC-A"])
-        gate = singlet_gate(sub(sc["FSC-A"], s), sub(sc["FSC-H"], s), sc["FSC-A"], sc["FSC-H"],
+        gate = singlet_gate(fa[s], col(sc["FSC-H"])[s], sc["FSC-A"], sc["FSC-H"],
                             sig_lo=float(g["singlet_sigmas_low"]["value"]),
                             sig_hi=float(g["singlet_sigmas_high"]["value"]),
                             xmax=4.0 * _finite_max(fa, 1.0))
@@ -693,7 +688,7 @@ def auto_gate(
                           field="scatter", value=", ".join(sorted(sc)) or "none",
                           expected="FSC-A (or FSC-H) and SSC-A, or --channel FSC-A=<PnN>")
     s = sub_idx(masks.get(parent) if parent else None)
-    gate, fl = lymphocyte_gate(sub(fsc_name, s), sub(sc["SSC-A"], s), fsc_name, sc["SSC-A"], parent,
+    gate, fl = lymphocyte_gate(col(fsc_name)[s], col(sc["SSC-A"])[s], fsc_name, sc["SSC-A"], parent,
                                contour=float(g["lymph_contour_fraction"]["value"]),
                                debris_frac=float(g["debris_fsc_fraction"]["value"]))
     flags.extend(fl)
