@@ -280,3 +280,22 @@ def test_nul_byte_in_the_header_is_a_typed_error(gdata: Path, tmp_path: Path) ->
     with pytest.raises(VariantError) as exc:
         read_vcf(bad)
     assert exc.value.field.startswith("header line ") and "NUL byte" in str(exc.value)
+
+
+@pytest.mark.parametrize(("origin", "expected"), [("abc", None), ("1.5", None), ("2147483648", None),
+                                                  ("1", "germline"), ("2", "somatic"), (".", "unknown")])
+def test_numeric_info_values_are_checked_against_the_header_type(
+    gdata: Path, tmp_path: Path, origin: str, expected: str | None
+) -> None:
+    base = (gdata / "multi_sample_dnt.vep.vcf").read_bytes()
+    base = base.replace(b"##INFO=<ID=CSQ", b'##INFO=<ID=ORIGIN,Number=.,Type=Integer,Description="o">\n'
+                        b"##INFO=<ID=CSQ", 1)
+    f = tmp_path / "origin.vcf"
+    f.write_bytes(base.replace(b"PASS\tCSQ=C|", b"PASS\tORIGIN=" + origin.encode() + b";CSQ=C|"))
+    if expected is None:  # htslib would read '1.5' as 1 (germline) and 'abc' as missing: refused
+        with pytest.raises(VariantError) as exc:
+            read_vcf(f)
+        assert exc.value.field == "line 16 INFO" and f"ORIGIN {origin!r} is not a list of integers" in str(exc.value)
+    else:
+        origins = {c.variant.origin for c in read_vcf_calls(f) if c.pos == 88991000}
+        assert origins == {expected}

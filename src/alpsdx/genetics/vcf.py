@@ -256,6 +256,7 @@ def _show(raw: bytes, n: int = 80) -> str:
 
 # Header FORMAT definitions: ID -> (Number, Type).
 _FORMAT_DEF = re.compile(r"^##FORMAT=<ID=([^,>]+),Number=([^,>]+),Type=([^,>]+)", re.M)
+_INFO_DEF = re.compile(r"^##INFO=<ID=([^,>]+),Number=([^,>]+),Type=(Integer|Float)", re.M)
 _REF = re.compile(r"[ACGTNacgtn]+")
 _ALT = re.compile(r"[ACGTNacgtn*.]+|<[!-~]+>|[!-~]*[\[\]][!-~]*")
 _KEY = re.compile(r"[A-Za-z_][0-9A-Za-z_.]*")
@@ -271,6 +272,19 @@ def _format_defs(raw_header: str) -> dict[str, tuple[str, str]]:
     return {m.group(1): (m.group(2), m.group(3)) for m in _FORMAT_DEF.finditer(raw_header)}
 
 
+def _numeric_info_defs(raw_header: str) -> dict[str, str]:
+    """INFO keys declared Integer or Float -> their Type."""
+    return {m.group(1): m.group(3) for m in _INFO_DEF.finditer(raw_header)}
+
+
+def _bad_number(typ: str, item: str) -> bool:
+    if item == ".":
+        return False
+    if typ == "Integer":
+        return not (_INT.fullmatch(item) and -(2**31) + 8 <= int(item) < 2**31)
+    return not _FLOAT.fullmatch(item)
+
+
 def _col_name(i: int, samples: Sequence[str]) -> str:
     if i < len(_COLS):
         return _COLS[i]
@@ -279,7 +293,12 @@ def _col_name(i: int, samples: Sequence[str]) -> str:
 
 
 def _check_record(
-    line: bytes, lineno: int, ncols: int, fdefs: dict[str, tuple[str, str]], samples: Sequence[str]
+    line: bytes,
+    lineno: int,
+    ncols: int,
+    fdefs: dict[str, tuple[str, str]],
+    samples: Sequence[str],
+    idefs: dict[str, str] | None = None,
 ) -> None:
     """Validate one data line before cyvcf2 parses it (it crashes or raises untyped on these).
 
@@ -320,6 +339,15 @@ def _check_record(
         if not _ALT.fullmatch(a):
             raise bad("ALT", cols[4], f"{a!r} is not an allele",
                       "comma-separated bases, '*', '.', <SYMBOLIC> or a breakend")
+    for entry in cols[7].split(";") if idefs else ():
+        k, eq, v = entry.partition("=")
+        typ = idefs.get(k) if idefs else None
+        if typ and eq:
+            for it in v.split(","):
+                if _bad_number(typ, it):
+                    raise bad("INFO", entry, f"{k} {v!r} is not a list of {typ.lower()}s",
+                              f"{k}: {'32-bit integers' if typ == 'Integer' else 'numbers'} or '.' "
+                              f"(header Type={typ})")
     if ncols <= 9:
         return
     keys = cols[8].split(":")
@@ -347,16 +375,12 @@ def _check_record(
                 continue
             number, typ = fdefs.get(key, (".", "String"))
             items = v.split(",")
-            if typ == "Integer":
-                for it in items:
-                    if it != "." and not (_INT.fullmatch(it) and -(2**31) + 8 <= int(it) < 2**31):
-                        raise bad(column, value, f"{key} {v!r} is not a list of integers",
-                                  f"{key}: 32-bit integers or '.' (header Type=Integer)")
-            elif typ == "Float":
-                for it in items:
-                    if it != "." and not _FLOAT.fullmatch(it):
-                        raise bad(column, value, f"{key} {v!r} is not a list of numbers",
-                                  f"{key}: numbers or '.' (header Type=Float)")
+            if typ == "Integer" and any(_bad_number(typ, it) for it in items):
+                raise bad(column, value, f"{key} {v!r} is not a list of integers",
+                          f"{key}: 32-bit integers or '.' (header Type=Integer)")
+            if typ == "Float" and any(_bad_number(typ, it) for it in items):
+                raise bad(column, value, f"{key} {v!r} is not a list of numbers",
+                          f"{key}: numbers or '.' (header Type=Float)")
             want = {"A": nalt, "R": nalt + 1}.get(number)
             if want is None and number.isdigit():
                 want = int(number)
@@ -539,9 +563,9 @@ def read_vcf_calls(path: str | os.PathLike[str], sample: str | None = None) -> l
         ) from None
     if not lines:
         return []
-    fdefs = _format_defs(raw_header)
+    fdefs, idefs = _format_defs(raw_header), _numeric_info_defs(raw_header)
     for lineno, line in zip(linenos, lines, strict=True):
-        _check_record(line, lineno, ncols, fdefs, samples)
+        _check_record(line, lineno, ncols, fdefs, samples, idefs)
     header_text = raw_header if raw_header.endswith("\n") else raw_header + "\n"
     calls: list[VcfCall] = []
     panel = set(panel_genes())
