@@ -294,3 +294,16 @@ def test_channel_metadata_and_lookup(tmp_path):
 )
 def test_dates(raw, expected):
     assert parse_fcs_date(raw) == expected
+
+
+def test_overflowing_log_amplification_is_refused_naming_the_keyword():
+    """Fuzzing found $PnE = 1e308,0 gave infinite events silently."""
+    stored = np.array([[0, 512], [256, 1023]], dtype=float)
+    spec = Spec(stored, ["FL1-H", "FSC-H"], datatype="I", bits=[16] * 2, ranges=[1024] * 2,
+                pne=["1e308,0", "0,0"])
+    with pytest.raises(FCSError) as err:
+        read_fcs_bytes(build(spec))
+    assert err.value.field == "$P1E" and "1e+308" in str(err.value.value)
+    # the largest sane amplification still reads
+    ok = Spec(stored, ["FL1-H", "FSC-H"], datatype="I", bits=[16] * 2, ranges=[1024] * 2, pne=["5,1", "0,0"])
+    assert np.isfinite(read_fcs_bytes(build(ok)).events).all()

@@ -761,6 +761,14 @@ def _scale(events: np.ndarray, text: Mapping[str, str], channels: list[Channel])
     for i, c in enumerate(channels):
         if c.log_decades > 0:
             col = events[:, i]
-            events[:, i] = 10.0 ** (c.log_decades * col / c.range) * c.log_offset
+            with np.errstate(over="ignore", invalid="ignore"):
+                scaled = 10.0 ** (c.log_decades * col / c.range) * c.log_offset
+            # An absurd $PnE (e.g. 1e308,0) overflows to inf: refuse it rather than return
+            # infinite events that every later step would have to second-guess.
+            if not np.all(np.isfinite(scaled) | ~np.isfinite(col)):
+                raise FCSError("log amplification overflows to infinite values", field=f"$P{i + 1}E",
+                               value=f"{c.log_decades:g},{c.log_offset:g}",
+                               expected="decades and offset giving finite values over $PnR")
+            events[:, i] = scaled
         if i != time_idx and c.gain not in (0.0, 1.0):
             events[:, i] /= c.gain
