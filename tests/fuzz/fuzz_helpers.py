@@ -7,6 +7,7 @@ Examples are derandomized (the same inputs every run, so CI is stable) unless
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -62,3 +63,26 @@ def outcome(fn: Callable[..., Any], *args: Any, allowed: tuple[type[BaseExceptio
     except (AlpsdxError, *allowed):
         return "typed error"
     return "valid"
+
+
+def json_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path (keys and indices) into a JSON document, the root () first."""
+    out = [prefix]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += json_paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += json_paths(v, (*prefix, i))
+    return out
+
+
+def with_one_value_replaced(data: st.DataObject, seeds: Sequence[Any], values: st.SearchStrategy[Any]) -> Any:
+    """Structure-aware fuzzing: a copy of a seed document with one value, at any depth, replaced."""
+    doc = copy.deepcopy(data.draw(st.sampled_from(list(seeds))))
+    path = data.draw(st.sampled_from(json_paths(doc)[1:]))
+    node = doc
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = data.draw(values)
+    return doc

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fuzz_helpers import REPO, fuzz_settings, mutated, outcome
+from fuzz_helpers import REPO, fuzz_settings, mutated, outcome, with_one_value_replaced
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -46,27 +45,11 @@ JSON_VALUE = st.recursive(JSON_LEAF, lambda inner: st.lists(inner, max_size=3)
                           | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 @fuzz_settings(200)
 @given(st.data())
 def test_examples_with_one_value_replaced(data: st.DataObject) -> None:
     """Structure-aware: an example case with any one value (at any depth) replaced."""
-    doc = copy.deepcopy(data.draw(st.sampled_from(JSON_SEEDS)))
-    path = data.draw(st.sampled_from(_paths(doc)[1:]))
-    node = doc
-    for k in path[:-1]:
-        node = node[k]
-    node[path[-1]] = data.draw(JSON_VALUE)
+    doc = with_one_value_replaced(data, JSON_SEEDS, JSON_VALUE)
     res = outcome(lambda: [json.dumps(e.to_dict()) for e in evaluate_all(case_from_dict(doc, "fuzz")).values()])
     assert res in ("valid", "typed error")
 

@@ -4,7 +4,6 @@ request parser (the endpoint's own body reader, then the hook logic, no network)
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import os
 import tempfile
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fuzz_helpers import REPO, fuzz_settings, mutated, outcome
+from fuzz_helpers import REPO, fuzz_settings, mutated, outcome, with_one_value_replaced
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.requests import Request
@@ -55,26 +54,10 @@ JSON_VALUE = st.recursive(JSON_LEAF, lambda inner: st.lists(inner, max_size=3)
                           | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 @fuzz_settings(60)
 @given(st.data())
 def test_bundle_with_one_value_replaced(data: st.DataObject) -> None:
-    doc = copy.deepcopy(data.draw(st.sampled_from(BUNDLES)))
-    path = data.draw(st.sampled_from(_paths(doc)[1:]))
-    node = doc
-    for k in path[:-1]:
-        node = node[k]
-    node[path[-1]] = data.draw(JSON_VALUE)
+    doc = with_one_value_replaced(data, BUNDLES, JSON_VALUE)
     assert outcome(lambda: assess(bundle_to_case(doc).case, "all", care=False)) in ("valid", "typed error")
 
 
