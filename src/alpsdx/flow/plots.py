@@ -198,11 +198,20 @@ def plot_dnt(result: DNTResult, path: str | Path, *, dpi: int = 110) -> Path:
     for f in result.flags:
         msg = f.message if len(f.message) < 70 else f.message[:67] + "…"
         lines.append(f" • [{f.severity}] {msg}")
+    return _finish(fig, sax, flat[len(panels) + 1:], lines,
+                   "Automated DNT gating (alpsdx) — check every gate before reporting", path, dpi)
+
+
+def _finish(fig: Any, sax: Any, unused: Any, lines: list[str], title: str, path: str | Path,
+            dpi: int) -> Path:
+    """Write the summary text panel, blank the unused axes, title, save the PNG, free the figure."""
+    import matplotlib.pyplot as plt  # already loaded (and backend set) by the caller
+
     sax.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=9.5,
              transform=sax.transAxes)
-    for ax in flat[len(panels) + 1:]:
+    for ax in unused:
         ax.axis("off")
-    fig.suptitle("Automated DNT gating (alpsdx) — check every gate before reporting", fontsize=13)
+    fig.suptitle(title, fontsize=13)
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -300,14 +309,5 @@ def plot_gate_steps(steps: list[GateStep], summary: dict[str, Any], path: str | 
     for f in summary.get("qc", []):
         msg = f["message"] if len(f["message"]) < 70 else f["message"][:67] + "…"
         lines.append(f" • [{f['severity']}] {msg}")
-    sax.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=9.5,
-             transform=sax.transAxes)
-    for ax in flat[len(steps) + 1:]:
-        ax.axis("off")
-    fig.suptitle("The laboratory's gates (applied by FlowKit) — DNT chain", fontsize=13)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
-    return out
+    return _finish(fig, sax, flat[len(steps) + 1:], lines,
+                   "The laboratory's gates (applied by FlowKit) — DNT chain", path, dpi)
