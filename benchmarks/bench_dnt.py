@@ -33,23 +33,11 @@ import tempfile
 import time
 import tracemalloc
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-
-def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
-    """Best CPU time (process_time, all threads) and best wall time of ``repeat`` runs."""
-    cpu, wall, out = float("inf"), float("inf"), None
-    for _ in range(repeat):
-        gc.collect()
-        c, w = time.process_time(), time.perf_counter()
-        out = fn()
-        cpu = min(cpu, time.process_time() - c)
-        wall = min(wall, time.perf_counter() - w)
-    return cpu, wall, out
+from _timing import best_of
 
 
 def main() -> None:

@@ -25,28 +25,14 @@ reader_vs_flowio_int_mixed=... reader_vs_flowio_real=... pipeline_vs_flowkit=...
 from __future__ import annotations
 
 import argparse
-import gc
 import tempfile
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from _timing import best_of
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
-    cpu, wall, out = float("inf"), float("inf"), None
-    for _ in range(repeat):
-        gc.collect()
-        c, w = time.process_time(), time.perf_counter()
-        out = fn()
-        cpu = min(cpu, time.process_time() - c)
-        wall = min(wall, time.perf_counter() - w)
-    return cpu, wall, out
 
 
 def write_int_fcs(path: Path, stored: np.ndarray, bits: list[int], ranges: list[int],
