@@ -233,3 +233,13 @@ def test_consequence_class_reads_vep_lists() -> None:
     assert consequence_class("missense_variant&splice_region_variant") == "non_truncating"
     assert consequence_class(None) == "unknown"
     assert mechanism_for("NRAS", "missense_variant", None, None, 12)[0] is None
+
+
+def test_related_gene_variants_show_their_iuis_2022_row() -> None:
+    nras = annotate(Variant(gene="NRAS", hgvs_c="c.35G>A", hgvs_p="p.Gly12Asp", classification="pathogenic"))
+    assert any("IUIS 2022 classification, Table 10" in c and "somatic mutation (GOF)" in c
+               for c in nras.considerations)
+    assert "tangye2022" in nras.citations and nras.related_disorder is not None
+    casp8 = annotate(Variant(gene="CASP8", hgvs_p="p.Arg248Trp", classification="pathogenic"))
+    assert any("Table 4.6: ALPS-Caspase 8 (CASP8, AR)" in c for c in casp8.considerations)
+    assert casp8.is_alps_gene is False and casp8.meets_mutation_criterion is False

@@ -90,3 +90,32 @@ def test_risk_categories(gene: str, origin: str, region: str | None, cls: str | 
 def test_transmembrane_risk_text_says_where_it_is() -> None:
     text = risk_for("FAS", "germline", "transmembrane", "pathogenic")["text"]
     assert "transmembrane helix" in text and "not known" not in text
+
+
+# IUIS 2022 rows as printed in Tangye et al., J Clin Immunol 2022 (tangye2022), Tables 3, 4, 10.
+IUIS_2022 = {
+    "FAS": ("4.6", "AD; AR"), "FASLG": ("4.6", "AR"), "CASP10": ("4.6", "AD"),
+    "CASP8": ("4.6", "AR"), "FADD": ("4.6", "AR"), "PRKCD": ("4.7", "AR"), "TET2": ("4.7", "AR"),
+    "CTLA4": ("4.3", "AD"), "LRBA": ("4.3", "AR"), "STAT3": ("4.3", "AD GOF"),
+    "PIK3CD": ("3.2", "AD GOF"), "PIK3R1": ("3.2", "AD"), "NFKB1": ("3.2", "AD"),
+    "NRAS": ("10", "somatic mutation (GOF)"), "KRAS": ("10", "somatic mutation (GOF)"),
+}
+
+
+@pytest.mark.parametrize(("gene", "row"), sorted(IUIS_2022.items()))
+def test_iuis_2022_rows_confirmed(gene: str, row: tuple[str, str]) -> None:
+    entry = related_gene(gene)
+    assert entry is not None and entry["iuis_status"] == "confirmed"
+    assert (entry["iuis"]["table"], entry["iuis"]["inheritance"]) == row
+    assert knowledge.resolve_citation("tangye2022")
+
+
+def test_every_related_gene_row_has_a_sourced_inheritance() -> None:
+    for e in knowledge.load("related_genes")["genes"]:
+        assert e["inheritance"], e["gene"]
+        assert knowledge.resolve_citation(str(e.get("inheritance_citation", e["citation"])))
+        if e["iuis_status"] == "confirmed":
+            ai = e["iuis"]["inheritance"]
+            expected = {"autosomal_dominant": "AD", "autosomal_recessive": "AR", "somatic": "somatic",
+                        "usually_biallelic": "AR"}[e["inheritance"]]
+            assert ai.startswith(expected), e["gene"]

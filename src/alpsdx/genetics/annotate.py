@@ -341,6 +341,13 @@ def annotate(
         cites.append(str(row["citation"]))
         if row.get("note"):
             considerations.append(f"{gene}: {row['note']}")
+        iuis = row.get("iuis")
+        if iuis and row.get("iuis_status") == "confirmed":
+            considerations.append(
+                f"IUIS {iuis['edition']} classification, Table {iuis['table']}: {iuis['disease']} "
+                f"({iuis['gene_listed']}, {iuis['inheritance']}) [tangye2022]"
+            )
+            cites.append("tangye2022")
         if not is_alps:
             related_disorder = str(row["disorder"])
             considerations.insert(
