@@ -55,9 +55,11 @@ def test_care_json(case_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     d = json.loads(out)
     assert d["case_id"] == "cli-1" and "does not replace" in d["disclaimer"]
     settings = {x["setting"]: x for x in d["settings"]}
-    assert settings["sirolimus_trough_low"]["value"] == 5.0
-    assert settings["sirolimus_trough_low"]["label"].startswith("convention")
-    assert settings["sirolimus_trough_low"]["citation"] == "site_setting"
+    assert settings["sirolimus_trough_low"]["value"] == 4.0  # Teachey 2009: 4-15 ng/mL
+    assert settings["sirolimus_trough_low"]["label"].startswith("Teachey 2009")
+    assert settings["sirolimus_trough_low"]["citation"] == "teachey2009"
+    assert settings["mmf_mg_per_m2_per_dose"]["citation"] == "site_setting"  # not confirmed: a labelled convention
+    assert settings["mmf_mg_per_m2_per_dose"]["label"].startswith("convention")
     by_id = {i["id"]: i for i in d["care"]}
     assert by_id["response.platelets"]["details"]["status"] == "complete"
     assert by_id["dosing.sirolimus_trough"]["details"]["status"] == "high"

@@ -56,13 +56,42 @@ def test_frequency(freq: str | None, n: int | None) -> None:
     assert daily_dose_mg(med) == (None if n is None else 1.5 * n)
 
 
-def test_starting_dose_is_a_labelled_convention() -> None:
+def test_starting_dose_as_teachey_2009_gave_it() -> None:
+    # Teachey 2009: 2-3 mg/m2/day, rounded to the nearest 0.5 mg, maximum initial dose 4 mg
     d = sirolimus_starting_dose(1.2)
-    assert d["mg_per_day"] == pytest.approx(3.0)  # 2.5 mg/m2/day x 1.2 m2
-    labels = [x["label"] for x in d["settings"]]
-    assert labels[0].startswith("convention") and d["settings"][0]["citation"] == "site_setting"
-    site = sirolimus_starting_dose(1.2, CareSettings({"sirolimus_start_mg_per_m2_day": 2.0}))
-    assert site["mg_per_day"] == pytest.approx(2.4) and site["settings"][0]["label"] == "site override"
+    assert (d["mg_per_day_low"], d["mg_per_day_high"]) == (2.5, 3.5)  # 2.4 -> 2.5, 3.6 -> 3.5
+    assert d["capped"] is False
+    assert all(x["citation"] == "teachey2009" for x in d["settings"])
+    assert d["settings"][0]["label"].startswith("Teachey 2009")
+
+
+@pytest.mark.parametrize(
+    ("bsa", "low", "high", "capped"),
+    [
+        (1.125, 2.5, 3.5, False),  # 2.25 and 3.375: an exact half rounds up
+        (1.124, 2.0, 3.5, False),  # 2.248 just below the half
+        (4 / 3, 2.5, 4.0, False),  # 3 x 4/3 = 4.0: exactly at the 4 mg maximum, not capped
+        (1.5, 3.0, 4.0, True),  # 4.5 -> capped at 4 mg
+        (2.0, 4.0, 4.0, True),  # 4.0 and 6.0 -> both at most 4 mg
+    ],
+)
+def test_starting_dose_rounding_and_initial_maximum(bsa: float, low: float, high: float, capped: bool) -> None:
+    d = sirolimus_starting_dose(bsa)
+    assert (d["mg_per_day_low"], d["mg_per_day_high"], d["capped"]) == (low, high, capped)
+
+
+def test_starting_dose_site_override_and_bad_values() -> None:
+    site = sirolimus_starting_dose(1.2, CareSettings({"sirolimus_start_mg_per_m2_day_low": 2.0,
+                                                      "sirolimus_start_mg_per_m2_day_high": 2.0,
+                                                      "sirolimus_start_rounding_mg": 0.1}))
+    assert (site["mg_per_day_low"], site["mg_per_day_high"]) == (2.4, 2.4)
+    assert [x["label"] for x in site["settings"][:3]] == ["site override"] * 3
+    assert site["settings"][3]["citation"] == "teachey2009"  # the 4 mg maximum is still the published one
+    with pytest.raises(InputError, match="sirolimus_start_mg_per_m2_day_high"):
+        CareSettings({"sirolimus_start_mg_per_m2_day_high": 1.5})  # below the default low of 2
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(InputError):
+            sirolimus_starting_dose(bad)
 
 
 def test_mmf_dose() -> None:
@@ -72,15 +101,16 @@ def test_mmf_dose() -> None:
 
 @pytest.mark.parametrize(
     ("value", "status"),
-    [(4.99, "low"), (5.0, "in_range"), (10.0, "in_range"), (15.0, "in_range"), (15.01, "high")],
+    [(3.99, "low"), (4.0, "in_range"), (9.5, "in_range"), (15.0, "in_range"), (15.01, "high")],
 )
 def test_trough_boundaries(value: float, status: str) -> None:
+    # Teachey 2009: steady-state trough 4-15 ng/mL, both limits in range
     ta = assess_trough(case([("2025-05-01", value)]))
-    assert ta is not None and ta.status == status
+    assert ta is not None and ta.status == status and (ta.low, ta.high) == (4.0, 15.0)
     if status == "in_range":
         assert ta.suggested_daily_mg is None
-    else:  # proportional to the middle of 5-15: 2 mg x 10 / value
-        assert ta.suggested_daily_mg == pytest.approx(round(2.0 * 10 / value, 1))
+    else:  # proportional to the middle of 4-15: 2 mg x 9.5 / value
+        assert ta.suggested_daily_mg == pytest.approx(round(2.0 * 9.5 / value, 1))
 
 
 def test_proportional_dose_rounding_and_cap() -> None:
@@ -96,7 +126,7 @@ def test_steady_state_boundary_no_adjustment_before_seven_days() -> None:
     early = assess_trough(case([("2025-04-30", 3.0)], meds))  # 6 days on the dose
     assert early is not None and early.steady_state is False and early.suggested_daily_mg is None
     at = assess_trough(case([("2025-05-01", 3.0)], meds))  # 7 days: steady state per the label
-    assert at is not None and at.steady_state is True and at.suggested_daily_mg == pytest.approx(6.7)
+    assert at is not None and at.steady_state is True and at.suggested_daily_mg == pytest.approx(6.3)  # 2 x 9.5 / 3
 
 
 def test_trough_drifting_out_of_range_longitudinal() -> None:
@@ -122,8 +152,11 @@ def test_dosing_items_need_height_and_weight() -> None:
     assert "dosing.bsa" not in without and "dosing.sirolimus_trough" in without
     withbsa = care_items(case([("2025-05-01", 8.0)], height_cm=132, weight_kg=29))
     start = next(i for i in withbsa if i.id == "dosing.sirolimus_start")
-    assert start.details["mg_per_day"] == pytest.approx(round(2.5 * math.sqrt(132 * 29 / 3600), 1))
-    assert "convention" in start.message
+    bsa = math.sqrt(132 * 29 / 3600)  # 1.0327 m2: 2.07 -> 2.0 mg, 3.10 -> 3.0 mg
+    assert (start.details["mg_per_day_low"], start.details["mg_per_day_high"]) == (2.0, 3.0)
+    assert start.details["bsa_m2"] == pytest.approx(bsa)
+    assert "sirolimus 2-3 mg/day" in start.message and "Teachey 2009" in start.message
+    assert start.citation == "teachey2009" and "convention" not in start.message
 
 
 def test_site_settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -183,11 +216,11 @@ def test_proportional_suggestion_moves_the_predicted_trough_to_the_middle(dose: 
     meds = [{"name": "sirolimus", "dose_mg": dose, "frequency": "daily", "start": "2025-01-01"}]
     ta = assess_trough(case([("2025-05-01", trough)], meds))
     assert ta is not None
-    if 5 <= trough <= 15:
+    if 4 <= trough <= 15:
         assert ta.status == "in_range" and ta.suggested_daily_mg is None
         return
     assert ta.suggested_daily_mg is not None
     predicted = trough * ta.suggested_daily_mg / dose  # linear kinetics
     if ta.suggested_daily_mg < 40:  # not capped by the labelled maximum
-        assert abs(predicted - 10) <= trough * 0.05 / dose + 1e-9  # within the 0.1 mg rounding
-    assert (ta.suggested_daily_mg > dose) is (trough < 5)
+        assert abs(predicted - 9.5) <= trough * 0.05 / dose + 1e-9  # within the 0.1 mg rounding
+    assert (ta.suggested_daily_mg > dose) is (trough < 4)

@@ -1,8 +1,9 @@
 """Sirolimus and mycophenolate dosing support: BSA, starting dose, trough monitoring.
 
 - BSA by Mosteller: sqrt(height_cm x weight_kg / 3600) m^2.
-- Sirolimus starting dose and target trough are site settings (default labelled
-  "convention": not confirmed from an ALPS source).
+- Sirolimus starting dose and target trough as Teachey 2009 (ALPS, full text PMC2819393) gave
+  them: 2-3 mg/m^2/day, rounded to the nearest 0.5 mg, at most 4 mg initially; steady-state
+  trough 4-15 ng/mL. Each is a setting a site may override (labelled "site override").
 - A trough out of the target range gets a proportional suggestion (linear kinetics, as the
   Rapamune labelling states): new daily dose = current daily dose x target / measured, aiming
   at the middle of the range; re-check 7-14 days after a change (steady state, long half-life).
@@ -81,18 +82,35 @@ def _round(x: float, step: float) -> float:
     return round(round(x / step) * step, 6)
 
 
+def _round_half_up(x: float, step: float) -> float:
+    """Nearest multiple of ``step``; an exact half goes up (2.25 -> 2.5 at 0.5 mg)."""
+    return round(math.floor(x / step + 0.5 + 1e-9) * step, 6)
+
+
 def _spec() -> Any:
     return knowledge.load("dosing")
 
 
 def sirolimus_starting_dose(bsa_m2: float, settings: CareSettings | None = None) -> dict[str, Any]:
-    """Starting daily dose (mg/day) from BSA and the site's mg/m^2/day setting."""
+    """Starting daily dose range (mg/day) from BSA, as Teachey 2009 started ALPS patients.
+
+    ``low``-``high`` mg/m^2/day x BSA, each rounded to the nearest ``sirolimus_start_rounding_mg``
+    (0.5 mg) and capped at ``sirolimus_max_initial_dose_mg`` (4 mg).
+    """
+    if not (bsa_m2 > 0) or not math.isfinite(bsa_m2):
+        raise InputError("body-surface area must be a positive number", field="bsa_m2", value=bsa_m2)
     s = settings or CareSettings()
-    per_m2 = float(s.get("sirolimus_start_mg_per_m2_day"))
-    step = float(s.get("sirolimus_dose_rounding_mg"))
-    mg = _round(per_m2 * bsa_m2, step)
-    return {"mg_per_day": mg, "mg_per_m2_day": per_m2, "bsa_m2": bsa_m2,
-            "settings": (s.describe("sirolimus_start_mg_per_m2_day"), s.describe("sirolimus_dose_rounding_mg"))}
+    lo_m2 = float(s.get("sirolimus_start_mg_per_m2_day_low"))
+    hi_m2 = float(s.get("sirolimus_start_mg_per_m2_day_high"))
+    step = float(s.get("sirolimus_start_rounding_mg"))
+    cap = float(s.get("sirolimus_max_initial_dose_mg"))
+    raw_lo, raw_hi = _round_half_up(lo_m2 * bsa_m2, step), _round_half_up(hi_m2 * bsa_m2, step)
+    lo, hi = min(raw_lo, cap), min(raw_hi, cap)
+    return {"mg_per_day_low": lo, "mg_per_day_high": hi, "mg_per_m2_day_low": lo_m2, "mg_per_m2_day_high": hi_m2,
+            "bsa_m2": bsa_m2, "rounding_mg": step, "max_initial_mg": cap, "capped": raw_hi > cap,
+            "settings": tuple(s.describe(n) for n in (
+                "sirolimus_start_mg_per_m2_day_low", "sirolimus_start_mg_per_m2_day_high",
+                "sirolimus_start_rounding_mg", "sirolimus_max_initial_dose_mg"))}
 
 
 def proportional_dose(current_daily_mg: float, measured: float, target: float, step: float = 0.1,
@@ -200,17 +218,25 @@ def dosing_items(case: Case, settings: CareSettings | None = None) -> list[CareI
     if bsa is not None:
         start = sirolimus_starting_dose(bsa, s)
         verb = "Starting dose by BSA" if on_sir is None else "For comparison, the BSA-based starting dose"
+        lo, hi = start["mg_per_day_low"], start["mg_per_day_high"]
+        dose = f"{lo:g} mg/day" if lo == hi else f"{lo:g}-{hi:g} mg/day"
+        per_m2 = (f"{start['mg_per_m2_day_low']:g}" if start["mg_per_m2_day_low"] == start["mg_per_m2_day_high"]
+                  else f"{start['mg_per_m2_day_low']:g}-{start['mg_per_m2_day_high']:g}")
+        cap = f"; at most {start['max_initial_mg']:g} mg initially" + (" (applied)" if start["capped"] else "")
         items.append(CareItem(
             "dosing.sirolimus_start",
-            f"{verb}: sirolimus {start['mg_per_day']:g} mg/day ({start['mg_per_m2_day']:g} mg/m2/day x "
-            f"{bsa:.2f} m2; {s.label('sirolimus_start_mg_per_m2_day')}). Target trough "
-            f"{_fmt(s.get('sirolimus_trough_low'))}-{_fmt(s.get('sirolimus_trough_high'))} ng/mL "
+            f"{verb}: sirolimus {dose} ({per_m2} mg/m2/day x {bsa:.2f} m2, rounded to the nearest "
+            f"{start['rounding_mg']:g} mg{cap}; {s.label('sirolimus_start_mg_per_m2_day_low')}). Target trough "
+            f"{_fmt(s.get('sirolimus_trough_low'))}-{_fmt(s.get('sirolimus_trough_high'))} ng/mL at steady state "
             f"({s.label('sirolimus_trough_low')}). Sirolimus should be considered as first-line steroid-sparing "
             "treatment in ALPS needing chronic therapy: all 12 children with ALPS in Bride 2016 achieved a durable "
             "complete response, improving within 1-3 months.",
-            s.citation("sirolimus_start_mg_per_m2_day"), "info", (), "dosing",
+            s.citation("sirolimus_start_mg_per_m2_day_low"), "info", (), "dosing",
             settings=(*start["settings"], s.describe("sirolimus_trough_low"), s.describe("sirolimus_trough_high")),
-            extra_citations=("teachey2009", "bride2016"),
+            extra_citations=tuple(dict.fromkeys(c for c in (
+                s.citation("sirolimus_start_mg_per_m2_day_high"), s.citation("sirolimus_start_rounding_mg"),
+                s.citation("sirolimus_max_initial_dose_mg"), s.citation("sirolimus_trough_low"), "teachey2009",
+                "bride2016") if c != s.citation("sirolimus_start_mg_per_m2_day_low"))),
             details={k: v for k, v in start.items() if k != "settings"}))
     ta = assess_trough(case, s)
     spec = _spec()["sirolimus"]
@@ -234,13 +260,16 @@ def dosing_items(case: Case, settings: CareSettings | None = None) -> list[CareI
                 msg += (f" The trough was drawn {ta.days_on_dose} days after the current dose started: not yet at "
                         f"steady state (re-check {recheck} days after a change before adjusting).")
             if ta.suggested_daily_mg is not None and ta.current_daily_mg is not None:
-                msg += (f" Proportional adjustment (linear kinetics): {ta.current_daily_mg:g} mg/day x "
+                msg += (f" Proportional adjustment (linear kinetics), aiming at the middle of the range (a "
+                        f"convention): {ta.current_daily_mg:g} mg/day x "
                         f"{(ta.low + ta.high) / 2:g} / {ta.value:g} = {ta.suggested_daily_mg:g} mg/day; "
                         f"re-check the trough {recheck} days after the change.")
             elif ta.steady_state is not False:
                 msg += " No current sirolimus dose with a readable frequency is recorded, so no adjustment is computed."
+            extra = tuple(dict.fromkeys((s.citation("sirolimus_trough_low"), s.citation("sirolimus_trough_high"),
+                                         "site_setting")))
             items.append(CareItem("dosing.sirolimus_trough", msg, "rapamune_label", "warning", trough_ev, "dosing",
-                                  settings=tsettings, extra_citations=("site_setting",),
+                                  settings=tsettings, extra_citations=extra,
                                   details={"status": ta.status, "suggested_daily_mg": ta.suggested_daily_mg,
                                            "current_daily_mg": ta.current_daily_mg,
                                            "drifted_from": None if ta.drifted_from is None else ta.drifted_from.isoformat(),

@@ -1,12 +1,13 @@
-"""Site settings of the care module: conventions a site may change, always labelled.
+"""Settings of the care module: cited figures and conventions a site may change, always labelled.
 
 Defaults come from ``knowledge/data/dosing.yaml``, ``care_rules.yaml`` and
 ``biomarker_performance.yaml``. A site overrides any of them with a YAML file named by the
 ``ALPSDX_CARE_SETTINGS`` environment variable::
 
     settings:
-      sirolimus_start_mg_per_m2_day: 2.0
-      sirolimus_trough_low: 4
+      sirolimus_start_mg_per_m2_day_low: 2.0
+      sirolimus_start_mg_per_m2_day_high: 2.0
+      sirolimus_trough_low: 5
       sirolimus_trough_high: 12
 
 An overridden value is labelled "site override" in every item that uses it.
@@ -31,7 +32,10 @@ CARE_SETTINGS_ENV = "ALPSDX_CARE_SETTINGS"
 
 # name -> (knowledge file, path to the entry, key holding the value)
 SETTING_PATHS: Mapping[str, tuple[str, tuple[str, ...], str]] = {
-    "sirolimus_start_mg_per_m2_day": ("dosing", ("sirolimus", "starting_dose_mg_per_m2_day"), "value"),
+    "sirolimus_start_mg_per_m2_day_low": ("dosing", ("sirolimus", "starting_dose_mg_per_m2_day"), "low"),
+    "sirolimus_start_mg_per_m2_day_high": ("dosing", ("sirolimus", "starting_dose_mg_per_m2_day"), "high"),
+    "sirolimus_start_rounding_mg": ("dosing", ("sirolimus", "starting_dose_rounding_mg"), "value"),
+    "sirolimus_max_initial_dose_mg": ("dosing", ("sirolimus", "max_initial_dose_mg"), "value"),
     "sirolimus_trough_low": ("dosing", ("sirolimus", "target_trough_ng_per_ml"), "low"),
     "sirolimus_trough_high": ("dosing", ("sirolimus", "target_trough_ng_per_ml"), "high"),
     "sirolimus_dose_rounding_mg": ("dosing", ("sirolimus", "dose_rounding_mg"), "value"),
@@ -88,6 +92,11 @@ class CareSettings:
             if k in INTEGER_SETTINGS and not float(v).is_integer():
                 raise InputError("care setting must be a whole number", field=f"settings.{k}", value=v,
                                  expected="a positive integer")
+        if self.get("sirolimus_start_mg_per_m2_day_high") < self.get("sirolimus_start_mg_per_m2_day_low"):
+            raise InputError("sirolimus starting dose: high must not be below low",
+                             field="settings.sirolimus_start_mg_per_m2_day_high",
+                             value=(self.get("sirolimus_start_mg_per_m2_day_low"),
+                                    self.get("sirolimus_start_mg_per_m2_day_high")))
         lo = self.get("sirolimus_trough_low")
         hi = self.get("sirolimus_trough_high")
         if hi <= lo:

@@ -56,7 +56,7 @@ def render_care_text(console: Console, res: dict[str, Any]) -> None:
         for st in item.get("settings", []):
             used.setdefault(str(st["setting"]), st)
     if used:
-        console.print("\n[bold]Settings used[/bold] (conventions a site may change with ALPSDX_CARE_SETTINGS):")
+        console.print("\n[bold]Settings used[/bold] (each labelled cited or convention; a site may change any with ALPSDX_CARE_SETTINGS):")
         for name, st in used.items():
             console.print(escape(f"  {name} = {st['value']}  ({st['label']})"))
     if cites:
