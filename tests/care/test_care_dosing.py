@@ -224,3 +224,28 @@ def test_proportional_suggestion_moves_the_predicted_trough_to_the_middle(dose: 
     if ta.suggested_daily_mg < 40:  # not capped by the labelled maximum
         assert abs(predicted - 9.5) <= trough * 0.05 / dose + 1e-9  # within the 0.1 mg rounding
     assert (ta.suggested_daily_mg > dose) is (trough < 4)
+
+
+def test_renamed_starting_dose_setting_still_accepted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A site file from before the cited 2-3 mg/m2/day range keeps its single chosen dose.
+    f = tmp_path / "care.yaml"
+    f.write_text("settings:\n  sirolimus_start_mg_per_m2_day: 2.5\n", encoding="utf-8")
+    monkeypatch.setenv(CARE_SETTINGS_ENV, str(f))
+    s = CareSettings.from_env()
+    assert s.get("sirolimus_start_mg_per_m2_day_low") == 2.5
+    assert s.get("sirolimus_start_mg_per_m2_day_high") == 2.5
+    assert s.label("sirolimus_start_mg_per_m2_day_low") == "site override"
+    explicit = CareSettings({"sirolimus_start_mg_per_m2_day": 2.5, "sirolimus_start_mg_per_m2_day_high": 3.0})
+    assert explicit.get("sirolimus_start_mg_per_m2_day_high") == 3.0  # the new name wins
+
+
+def test_settings_file_is_read_again_after_a_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "care.yaml"
+    f.write_text("settings:\n  sirolimus_trough_high: 12\n", encoding="utf-8")
+    monkeypatch.setenv(CARE_SETTINGS_ENV, str(f))
+    assert CareSettings.from_env().get("sirolimus_trough_high") == 12
+    f.write_text("settings:\n  sirolimus_trough_high: 14.5\n", encoding="utf-8")
+    import os
+
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 1_000_000_000))
+    assert CareSettings.from_env().get("sirolimus_trough_high") == 14.5

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,15 @@ INTEGER_SETTINGS = frozenset({"mmf_doses_per_day", "hb_confirm_days", "hb_loss_c
                               "anc_loss_confirm_days", "b_symptoms_recent_days"})
 
 
+# Names a site file may still use from earlier releases -> the settings that replaced them.
+RENAMED_SETTINGS: dict[str, tuple[str, ...]] = {
+    # one starting dose became a cited range (Teachey 2009: 2-3 mg/m2/day): an old single
+    # value sets both ends, so a site keeps the dose it chose
+    "sirolimus_start_mg_per_m2_day": ("sirolimus_start_mg_per_m2_day_low", "sirolimus_start_mg_per_m2_day_high"),
+}
+
+
+@lru_cache(maxsize=None)
 def _entry(name: str) -> Mapping[str, Any]:
     fname, path, _ = SETTING_PATHS[name]
     node: Any = knowledge.load(fname)
@@ -83,6 +93,13 @@ class CareSettings:
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        renamed = [k for k in self.overrides if k in RENAMED_SETTINGS]
+        if renamed:
+            merged = {k: v for k, v in self.overrides.items() if k not in RENAMED_SETTINGS}
+            for old in renamed:
+                for new in RENAMED_SETTINGS[old]:
+                    merged.setdefault(new, self.overrides[old])
+            object.__setattr__(self, "overrides", merged)
         for k, v in self.overrides.items():
             if k not in SETTING_PATHS:
                 raise InputError("unknown care setting", field=f"{CARE_SETTINGS_ENV}.{k}", value=k,
@@ -129,18 +146,39 @@ class CareSettings:
 
     @staticmethod
     def from_env() -> CareSettings:
-        """Defaults, overridden by the YAML file named by ``ALPSDX_CARE_SETTINGS`` if set."""
+        """Defaults, overridden by the YAML file named by ``ALPSDX_CARE_SETTINGS`` if set.
+
+        Read once per version of the file (path, size, modification time): a server asks for
+        the settings on every evaluation.
+        """
         path = os.environ.get(CARE_SETTINGS_ENV, "").strip()
         if not path:
-            return CareSettings()
+            return _defaults()
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            st = Path(path).stat()
         except FileNotFoundError:
             raise InputError("care settings file not found", field=CARE_SETTINGS_ENV, value=path) from None
-        except yaml.YAMLError as exc:
-            raise InputError(f"care settings file is not valid YAML: {exc}", field=CARE_SETTINGS_ENV,
+        except OSError as exc:
+            raise InputError(f"care settings file cannot be read: {exc.strerror}", field=CARE_SETTINGS_ENV,
                              value=path) from None
-        if not isinstance(data, Mapping) or not isinstance(data.get("settings", {}), Mapping):
-            raise InputError("care settings file must hold 'settings: {name: value}'", field=CARE_SETTINGS_ENV,
-                             value=path)
-        return CareSettings(dict(data.get("settings", {})))
+        return _from_file(path, st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=1)
+def _defaults() -> CareSettings:
+    return CareSettings()
+
+
+@lru_cache(maxsize=8)
+def _from_file(path: str, _size: int, _mtime_ns: int) -> CareSettings:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise InputError("care settings file not found", field=CARE_SETTINGS_ENV, value=path) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"care settings file is not valid YAML: {exc}", field=CARE_SETTINGS_ENV,
+                         value=path) from None
+    if not isinstance(data, Mapping) or not isinstance(data.get("settings", {}), Mapping):
+        raise InputError("care settings file must hold 'settings: {name: value}'", field=CARE_SETTINGS_ENV,
+                         value=path)
+    return CareSettings(dict(data.get("settings", {})))
