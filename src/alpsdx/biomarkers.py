@@ -241,7 +241,7 @@ def _apply_rule(case: Case, rule: str, pre_test: float) -> RuleResult:
             result = "unknown"
         else:
             result = "negative"
-    perf = rule_performance(rule)
+    perf = _rule_performance(rule)  # cached and shared: read only here (steps copied below)
     lr = None if result == "unknown" else (perf["lr_positive"] if result == "positive" else perf["lr_negative"])
     post = None if lr is None else post_test_probability(pre_test, lr)
     steps = list(perf["steps"])

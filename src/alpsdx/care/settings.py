@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ RENAMED_SETTINGS: dict[str, tuple[str, ...]] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _entry(name: str) -> Mapping[str, Any]:
     fname, path, _ = SETTING_PATHS[name]
     node: Any = knowledge.load(fname)

@@ -160,6 +160,15 @@ class CDSConfig:
             return True
 
 
+@lru_cache(maxsize=64)
+def _public_key(jwk_json: str, alg: str) -> Any:
+    """The key object of one JWK (parsing a JWK into a key costs more than verifying with it)."""
+    try:
+        return jwt.PyJWK(json.loads(jwk_json), algorithm=alg).key
+    except jwt.PyJWTError as exc:
+        raise AuthError(f"a trusted JWK is unusable: {exc}", field="kid") from None
+
+
 def verify_client_jwt(authorization: str | None, audiences: list[str], config: CDSConfig) -> dict[str, Any]:
     """Verify the CDS client's JWT; returns its claims or raises ``AuthError``."""
     if not authorization or not authorization.lower().startswith("bearer "):
@@ -182,7 +191,7 @@ def verify_client_jwt(authorization: str | None, audiences: list[str], config: C
     last: Exception | None = None
     for k in keys:
         try:
-            key = jwt.PyJWK(dict(k), algorithm=alg).key
+            key = _public_key(json.dumps(k, sort_keys=True), alg)
             claims: dict[str, Any] = jwt.decode(
                 token, key, algorithms=[alg], audience=audiences, leeway=LEEWAY_S,
                 options={"require": ["iss", "aud", "exp", "iat", "jti"]})

@@ -44,8 +44,10 @@ _LOCK = threading.Lock()
 
 
 def _key(resource: dict[str, Any]) -> str | None:
+    # Key order as sent: an EHR re-sends a resource serialised the same way, and sorting the
+    # keys cost more than the rest of the lookup. A reordered resource only misses the cache.
     try:
-        return json.dumps(resource, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return json.dumps(resource, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
         return None
 
