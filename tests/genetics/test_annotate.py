@@ -10,7 +10,7 @@ from alpsdx import knowledge
 from alpsdx.errors import VariantError
 from alpsdx.genetics import annotate, annotate_all, parse_hgvs, read_vcf_calls
 from alpsdx.genetics.annotate import consequence_class, mechanism_for
-from alpsdx.genetics.domains import exon_for, locate
+from alpsdx.genetics.domains import locate
 from alpsdx.model import Variant
 
 
@@ -48,6 +48,8 @@ def test_splice_site(gdata: Path) -> None:
     (a,) = _vcf(gdata, "splice_site.vep.vcf")
     assert a.consequence == "splice_acceptor_variant" and a.mechanism == "uncertain"
     assert a.intron == "5/8" and a.exon is None and "intron 5/8" in (a.exon_basis or "")
+    # c.506-1 also lies in intron 5 of the cited NM_000043.6 exon table: VEP and the table agree
+    assert "agrees with the cited exon table (intron 5/8)" in (a.exon_basis or "")
     assert any("nearest coding base c.506" in c for c in a.considerations)
     assert a.subtype_hint == "ALPS-FAS"  # pathogenic (CLIN_SIG), germline by VAF
 
@@ -90,7 +92,8 @@ def test_nras_somatic_is_a_differential_not_alps(gdata: Path) -> None:
 def test_vus_is_shown_with_its_domain_but_never_meets_the_criterion(gdata: Path) -> None:
     (a,) = _vcf(gdata, "vus.vep.vcf")
     assert a.classification == "vus" and a.region == "transmembrane" and a.protein_position == 180
-    assert a.exon == "6/9"  # the VCF gives no exon; computed from the cited exon-6 map
+    assert a.exon == "6/9"  # the VCF gives no exon; codon 180 (c.538-c.540) lies in exon 6
+    assert "proteinpaint_fas_nm000043" in a.citations
     assert not a.meets_mutation_criterion and a.subtype_hint is None
     assert any("does NOT satisfy the mutation criterion" in c for c in a.considerations)
     assert a.risk["category"] == "not_applicable"
@@ -117,20 +120,28 @@ def test_hgvs_c_only_places_domain_from_c_position_with_a_note() -> None:
     assert a.classification == "not_reported" and not a.meets_mutation_criterion
 
 
-def test_exon_6_computed_from_the_cited_map() -> None:
+def test_exon_computed_from_the_cited_exon_table() -> None:
     a = annotate(parse_hgvs("NP_000034.1:p.(Leu180Phe)"))
-    assert a.exon == "6/9" and "liu1995" in a.citations and "VSP_006489" in (a.exon_basis or "")
+    assert a.exon == "6/9" and "proteinpaint_fas_nm000043" in a.citations
+    assert "codon 180" in (a.exon_basis or "") and "NM_000043.6" in (a.exon_basis or "")
     b = annotate(parse_hgvs("NP_000034.1:p.(Ile310Ser)"))
-    assert b.exon is None and (b.exon_basis or "").startswith("not computed")
-    assert any("exon 9 affect the death domain" in c for c in b.considerations)
+    assert b.exon == "9/9" and b.intron is None
+    assert not any(c.startswith("exon not computed") for c in b.considerations)
 
 
-@pytest.mark.parametrize(
-    ("pos", "exon"), [(168, None), (169, 6), (189, 6), (190, None)]
-)
-def test_exon_6_boundaries(pos: int, exon: int | None) -> None:
-    ec = exon_for("FAS", pos)
-    assert (ec.exon if ec else None) == exon
+def test_codon_across_a_junction_is_reported_as_spanning_both_exons() -> None:
+    # codon 169 = c.505 (last base of exon 5) + c.506-c.507 (exon 6)
+    a = annotate(parse_hgvs("p.Gly169Asp", "FAS"))
+    assert a.exon == "5-6/9"
+    assert any("codon 169 spans the junction of exons 5 and 6" in c and "c.505 in exon 5" in c
+               and "c.506-c.507 in exon 6" in c for c in a.considerations)
+
+
+def test_genes_without_a_sourced_exon_table_say_what_was_searched() -> None:
+    for v in (Variant(gene="FASLG", hgvs_p="p.Arg202Ser"), Variant(gene="CASP10", hgvs_c="c.1228G>A")):
+        a = annotate(v)
+        assert a.exon is None and a.intron is None
+        assert (a.exon_basis or "").startswith("not computed") and "Searched" in (a.exon_basis or "")
 
 
 def test_r250_note_from_price_2014() -> None:

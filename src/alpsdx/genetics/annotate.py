@@ -200,6 +200,120 @@ def _position(ci: Interpretation | None, pi: Interpretation | None) -> tuple[int
     return None, False, notes
 
 
+@dataclass
+class _ExonCall:
+    exon: str | None
+    intron: str | None
+    basis: str | None
+    considerations: list[str] = field(default_factory=list)
+    citations: list[str] = field(default_factory=list)
+
+
+def _same_transcript(accession: str | None, transcript: str) -> bool:
+    return accession is None or accession.partition(".")[0] == transcript.partition(".")[0]
+
+
+def _exon_call(
+    gene: str,
+    table: dom.ExonTable | None,
+    ci: Interpretation | None,
+    pi: Interpretation | None,
+    exon: str | None,
+    intron: str | None,
+) -> _ExonCall:
+    """Exon/intron of a variant: as given (VCF), else from the cited exon table.
+
+    From a c. change: its exon or intron (c.N+k / c.N-k: the intron after / before the
+    exon ending / starting at c.N). From a p. change alone: the exon(s) of its codon(s);
+    a codon split by an intron is reported as spanning both exons ("5-6/9").
+    """
+    given = exon is not None or intron is not None
+    if given:
+        basis = (
+            "from the VCF annotation (VEP EXON / SnpEff Rank, exon/total)"
+            if exon is not None
+            else f"intron {intron} from the VCF annotation (VEP INTRON / SnpEff Rank)"
+        )
+    else:
+        basis = None
+    if table is None:
+        if given:
+            return _ExonCall(exon, intron, basis)
+        status = dom.exon_table_status(gene)
+        return _ExonCall(None, None, status or f"not computed: no cited exon table for {gene}")
+    cites = list(table.citations)
+    notes: list[str] = []
+    loc: dom.ExonLocation | None = None
+    source = ""
+    if ci is not None and ci.c_start is not None:
+        if not _same_transcript(ci.accession, table.transcript):
+            why = (
+                f"exon not computed: {ci.accession} is not {table.transcript}, the transcript of "
+                f"the {gene} exon table"
+            )
+            return _ExonCall(exon, intron, basis or why, [] if given else [why], [])
+        loc = table.locate(ci.c_start, ci.c_end)
+        end = f"_{ci.c_end}" if ci.c_end is not None and ci.c_end != ci.c_start else ""
+        source = f"{ci.c_start}{end}"
+        if ci.accession is None:
+            source += f" (read on {table.transcript})"
+    elif pi is not None and pi.protein_start is not None:
+        first = pi.protein_start
+        last = pi.protein_end if pi.protein_end is not None else first
+        bases: dict[int, list[int]] = {}
+        for r in range(first, last + 1):
+            for e, bs in table.codon_exons(r).items():
+                bases.setdefault(e, []).extend(bs)
+        if not bases:
+            loc = dom.ExonLocation(None, None, f"residue {first} is outside the coding exons of {table.transcript}")
+        else:
+            nums = sorted(bases)
+            loc = dom.ExonLocation(
+                f"{nums[0]}/{table.exon_count}" if len(nums) == 1
+                else f"{nums[0]}-{nums[-1]}/{table.exon_count}",
+                None,
+            )
+            source = f"codon {first}" if first == last else f"codons {first}-{last}"
+            if first == last and len(nums) > 1:
+                parts = "; ".join(
+                    f"c.{bs[0]}" + (f"-c.{bs[-1]}" if len(bs) > 1 else "") + f" in exon {e}"
+                    for e, bs in sorted(bases.items())
+                )
+                notes.append(
+                    f"codon {first} spans the junction of exons {nums[0]} and {nums[-1]} of "
+                    f"{table.transcript} ({parts}); the exon cannot be one number"
+                )
+    if loc is None:
+        return _ExonCall(exon, intron, basis, [], [])
+    if loc.problem:
+        notes.append(f"exon not computed: {loc.problem}")
+        return _ExonCall(exon, intron, basis or f"not computed: {loc.problem}", notes, [])
+    computed = (
+        f"exon {loc.exon}" if loc.exon and not loc.intron
+        else f"intron {loc.intron}" if loc.intron and not loc.exon
+        else f"exon {loc.exon}, intron {loc.intron}"
+    )
+    if given:
+        agrees = (exon is None or exon == loc.exon) and (intron is None or intron == loc.intron)
+        if agrees:
+            return _ExonCall(
+                exon, intron, f"{basis}; agrees with the cited exon table ({computed})", notes, cites
+            )
+        notes.append(
+            f"the VCF annotation gives {'exon ' + exon if exon else 'intron ' + str(intron)} but the "
+            f"cited {table.transcript} exon table gives {computed} for {source}: check that the "
+            "annotation used the MANE transcript"
+        )
+        return _ExonCall(exon, intron, basis, notes, cites)
+    return _ExonCall(
+        loc.exon,
+        loc.intron,
+        f"{computed} of {table.transcript}, from {source} with the cited exon table",
+        notes,
+        cites,
+    )
+
+
 def annotate(
     variant: Variant,
     *,
@@ -207,12 +321,15 @@ def annotate(
     exon: str | None = None,
     depths: Mapping[str | None, int | None] | None = None,
     intron: str | None = None,
+    exon_tables: Mapping[str, dom.ExonTable] | None = None,
 ) -> AnnotatedVariant:
     """Annotate one variant. ``companions``: the same change in other samples (for origin).
 
     ``exon``/``intron``: as the VCF annotation gives them (VEP EXON/INTRON, SnpEff Rank);
-    without them the exon is computed from the residue only where the knowledge data
-    pins it (knowledge/data/protein_domains.yaml ``exons``).
+    without them the exon (or intron) is computed from the c. position, or from the codon
+    of the p. position, with the gene's cited exon table (knowledge/data/protein_domains.yaml
+    ``exon_table``); a given exon that disagrees with the table is flagged.
+    ``exon_tables``: gene -> table, replacing the knowledge data (tests, other transcripts).
     """
     gene = variant.gene.upper()
     considerations: list[str] = []
@@ -240,6 +357,8 @@ def annotate(
     exon_basis: str | None = (
         "from the VCF annotation (VEP EXON / SnpEff Rank, exon/total)" if exon is not None else None
     )
+    if exon is None and intron is not None:
+        exon_basis = f"intron {intron} from the VCF annotation (VEP INTRON / SnpEff Rank)"
     if dom.has_domain_map(gene):
         cites.append(str(dom.gene_map(gene)["citation"]))
         cls = consequence_class(consequence)
@@ -264,28 +383,16 @@ def annotate(
                 )
         elif cls == "none":
             region = "non_coding"
-        if exon is not None:
-            exon_basis = "from the VCF annotation (VEP EXON / SnpEff Rank, exon/total)"
-        elif intron is not None:
-            exon_basis = f"intron {intron} from the VCF annotation (VEP INTRON / SnpEff Rank)"
-        elif position is not None and ci is not None and ci.intronic_offset:
-            exon_basis = "intronic change: no exon (give the lab's intron number)"
-        elif position is not None:
-            ec = dom.exon_for(gene, position)
-            if ec is not None:
-                exon = f"{ec.exon}/{ec.exon_count}" if ec.exon_count else str(ec.exon)
-                exon_basis = f"residue {position}: {ec.basis}"
-                cites += list(ec.citations)
-            else:
-                exon_basis = (
-                    f"not computed: the exon boundaries of {gene} other than those cited in "
-                    "knowledge/data/protein_domains.yaml are not in the knowledge data"
-                )
+        table = (exon_tables or {}).get(gene) if exon_tables is not None else dom.exon_table(gene)
+        ex = _exon_call(gene, table, ci, pi, exon, intron)
+        exon, intron, exon_basis = ex.exon, ex.intron, ex.basis
+        considerations += ex.considerations
+        cites += ex.citations
         if position is not None:
             for text, cite in dom.residue_notes(gene, position):
                 considerations.append(f"{text} [{cite}]")
                 cites.append(cite)
-        if exon is None:
+        if exon is None and intron is None:
             facts = dom.gene_map(gene).get("exon_facts", ())
             if domain == "death_domain" or region == "transmembrane":
                 for f in facts:
@@ -412,6 +519,7 @@ def annotate_all(
     exons: Mapping[int, str | None] | None = None,
     depths: Mapping[int, int | None] | None = None,
     introns: Mapping[int, str | None] | None = None,
+    exon_tables: Mapping[str, dom.ExonTable] | None = None,
 ) -> list[AnnotatedVariant]:
     """Annotate a list; the same change in several samples informs each one's origin.
 
@@ -427,6 +535,7 @@ def annotate_all(
         for v in group:
             i = index[id(v)]
             out[i] = annotate(
-                v, companions=group, exon=exons.get(i), depths=dmap, intron=introns.get(i)
+                v, companions=group, exon=exons.get(i), depths=dmap, intron=introns.get(i),
+                exon_tables=exon_tables,
             )
     return [a for a in out if a is not None]

@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from alpsdx.errors import VariantError
-from alpsdx.genetics.domains import accession_gene, gene_map, has_domain_map
+from alpsdx.genetics.domains import CPos, accession_gene, gene_map, has_domain_map
 from alpsdx.model import Variant
 
 __all__ = ["Interpretation", "interpret", "parse_hgvs"]
@@ -52,6 +52,10 @@ class Interpretation:
     protein_end: int | None = None
     position_from_c: bool = False
     intronic_offset: int | None = None
+    # c. positions as written (base, intronic offset, 3'UTR flag): the exon/intron of a
+    # c. change is looked up from these (alpsdx.genetics.domains.ExonTable).
+    c_start: CPos | None = None
+    c_end: CPos | None = None
     notes: list[str] = field(default_factory=list)
     accession_notes: list[str] = field(default_factory=list)  # also in ``notes``
 
@@ -228,6 +232,13 @@ def _c_length(edit: Any, span: int) -> int | None:
     return 0
 
 
+def _cpos(pos: Any, datum: Any) -> CPos:
+    """A parsed c. position as ``CPos`` (c.*N has ``utr3``; c.-N a negative base)."""
+    return CPos(
+        base=int(pos.base), offset=int(pos.offset or 0), utr3=pos.datum == datum.CDS_END
+    )
+
+
 def _interpret_c(parsed: Any, out: Interpretation) -> None:
     from hgvs.enums import Datum
 
@@ -236,6 +247,10 @@ def _interpret_c(parsed: Any, out: Interpretation) -> None:
         out.consequence = "coding_sequence_variant"
         return
     s, e = pe.pos.start, pe.pos.end if pe.pos.end is not None else pe.pos.start
+    try:
+        out.c_start, out.c_end = _cpos(s, Datum), _cpos(e, Datum)
+    except (TypeError, ValueError):  # uncertain positions such as c.(?_-1)
+        out.c_start = out.c_end = None
     if s.datum == Datum.CDS_END and e.datum == Datum.CDS_END:
         out.consequence = "3_prime_UTR_variant"
         return
