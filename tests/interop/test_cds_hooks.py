@@ -355,15 +355,17 @@ def _trough_case(value: float) -> Any:
                                              "date": "2025-05-30"}]})
 
 
-@pytest.mark.parametrize(("value", "card_expected"), [(4.9, True), (5.0, False), (15.0, False), (15.1, True)])
-def test_trough_fallback_at_the_site_setting_bounds(value: float, card_expected: bool) -> None:
-    """Without care items the code table's site-setting range (5-15 ng/mL) is used, bounds inclusive."""
+@pytest.mark.parametrize(("value", "card_expected"), [(3.99, True), (4.0, False), (15.0, False), (15.01, True)])
+def test_trough_fallback_uses_the_care_settings_bounds(value: float, card_expected: bool,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without care items the care settings' target trough is used (Teachey 2009: 4-15 ng/mL), bounds inclusive."""
+    monkeypatch.delenv("ALPSDX_CARE_SETTINGS", raising=False)
     case = _trough_case(value)
     cards = cds.patient_view_cards(case, {"category": "indeterminate", "criteria": []}, "t")
     trough = [c for c in cards if c["source"]["topic"]["code"] == "sirolimus-trough"]
     assert bool(trough) is card_expected
     if trough:
-        assert "Site setting" in trough[0]["source"]["label"]
+        assert "Teachey" in trough[0]["source"]["label"]
 
 
 def test_summary_is_cut_to_140_characters() -> None:

@@ -488,20 +488,23 @@ def _dnt_card(case: Case, a: Mapping[str, Any], patient_id: str) -> dict[str, An
 
 
 def _trough_fallback(case: Case) -> list[dict[str, Any]]:
-    """Without care items: the site-setting trough range from the code table (labelled as such)."""
+    """Without care items: the care settings' target trough (Teachey 2009 unless the site overrides it)."""
+    from alpsdx.care import CareSettings
+
     troughs = sorted((o for o in case.observations if o.analyte == "sirolimus_trough"),
                      key=lambda o: o.date or dt.date.min)
     if not troughs:
         return []
-    rng = codes.cds_setting("sirolimus_trough_range")
-    lo, hi = float(rng["low"]), float(rng["high"])
+    s = CareSettings.from_env()
+    lo, hi = float(s.get("sirolimus_trough_low")), float(s.get("sirolimus_trough_high"))
     o = troughs[-1]
     v = o.canonical_value
     if lo <= v <= hi:
         return []
     word = "below" if v < lo else "above"
-    return [{"id": "dosing.sirolimus_trough", "severity": "warning", "citation": str(rng["citation"]),
-             "message": f"Sirolimus trough {v:g} ng/mL is {word} the target {lo:g}-{hi:g} ng/mL ({rng['note']})",
+    return [{"id": "dosing.sirolimus_trough", "severity": "warning", "citation": s.citation("sirolimus_trough_low"),
+             "message": f"Sirolimus trough {v:g} ng/mL is {word} the target {lo:g}-{hi:g} ng/mL "
+                        f"({s.label('sirolimus_trough_low')})",
              "details": {"status": "low" if v < lo else "high"}}]
 
 

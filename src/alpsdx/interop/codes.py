@@ -32,7 +32,6 @@ __all__ = [
     "analyte_coding",
     "analyte_from_coding",
     "analyte_query_codings",
-    "cds_setting",
     "condition_codings",
     "condition_from_coding",
     "genomics",
@@ -257,7 +256,3 @@ def answer_value(group: str, system_uri: str | None, code: str | None) -> str | 
             return str(value)
     return None
 
-
-def cds_setting(name: str) -> Mapping[str, Any]:
-    result: Mapping[str, Any] = _table()["cds"][name]
-    return result
