@@ -71,7 +71,8 @@ def test_multi_sample_sorted_dnt_suggests_sfas(gdata: Path) -> None:
         assert any("pattern of ALPS-sFAS" in c for c in a.considerations)
     ec = [a for a in anns if a.hgvs_p == "NP_000034.1:p.Arg121Gln"]
     assert {a.origin for a in ec} == {"germline"} and {a.subtype_hint for a in ec} == {"ALPS-FAS"}
-    assert {a.mechanism for a in ec} == {"haploinsufficiency"}
+    # extracellular missense: dominant interference in vitro, lower penetrance (Genet Med 2012)
+    assert {a.mechanism for a in ec} == {"dominant_negative"}
 
 
 def test_same_change_alone_in_sorted_dnt_is_not_called_somatic(gdata: Path) -> None:
@@ -155,7 +156,10 @@ def test_r250_note_from_price_2014() -> None:
         ("p.(Arg234*)", "dominant_negative", "intracellular"),     # removes most of the death domain
         ("p.Arg234GlyfsTer5", "dominant_negative", "intracellular"),
         ("p.Gln320Ter", "uncertain", "intracellular"),            # after the death domain (ends 314)
-        ("p.Cys82Arg", "haploinsufficiency", "extracellular"),
+        ("p.Cys82Arg", "dominant_negative", "extracellular"),     # Genet Med 2012: DN in vitro
+        ("p.Ala16Asp", "haploinsufficiency", "signal_peptide"),   # no surface FAS (Genet Med 2012)
+        ("p.Arg121*", "haploinsufficiency", "extracellular"),     # before exon 7: mRNA haploinsufficiency
+        ("p.Val180Ter", "haploinsufficiency", "transmembrane"),
         ("p.Met1?", "haploinsufficiency", "signal_peptide"),       # start loss
         ("p.Val180Met", "uncertain", "transmembrane"),
         ("p.Lys250_Arg251del", "dominant_negative", "intracellular"),
@@ -254,3 +258,11 @@ def test_related_gene_variants_show_their_iuis_2022_row() -> None:
     casp8 = annotate(Variant(gene="CASP8", hgvs_p="p.Arg248Trp", classification="pathogenic"))
     assert any("Table 4.6: ALPS-Caspase 8 (CASP8, AR)" in c for c in casp8.considerations)
     assert casp8.is_alps_gene is False and casp8.meets_mutation_criterion is False
+
+
+def test_fas_mechanism_bases_cite_the_non_death_domain_study() -> None:
+    stop = annotate(parse_hgvs("p.Arg121*", "FAS"))
+    assert "before exon 7" in (stop.mechanism_basis or "") and "exon 4 of NM_000043.6" in (stop.mechanism_basis or "")
+    assert "genetmed2012_fas_nondd" in stop.citations
+    mis = annotate(parse_hgvs("p.Cys82Arg", "FAS"))
+    assert "lower penetrance" in (mis.mechanism_basis or "") and "genetmed2012_fas_nondd" in mis.citations

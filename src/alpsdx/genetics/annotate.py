@@ -1,10 +1,13 @@
 """One variant -> domain, region, expected mechanism, origin, classification and risk.
 
 Pure: no I/O. Mechanism (FAS): intracellular, especially death-domain, missense and
-in-frame changes and truncations that remove the death domain act dominant-negatively;
-extracellular changes and early truncations are haploinsufficient, with lower penetrance
-(Teachey 2012, PMID 22157362; Price 2014). A VUS never satisfies the mutation criterion
-(Oliveira 2010); it is shown as a VUS with its domain.
+in-frame changes and truncations that remove the death domain act dominant-negatively
+(Teachey 2012, PMID 22157362; Price 2014). Outside the death domain (Genet Med 2012, PMID
+22237435): frameshift/nonsense changes before exon 7 and signal-peptide changes leave less
+functional FAS (haploinsufficiency); extracellular missense and in-frame changes interfere
+dominantly in vitro; both have lower penetrance than death-domain mutations. A VUS never
+satisfies the mutation criterion (Oliveira 2010); it is shown as a VUS with its domain.
+The exon or intron comes from the VCF annotation or from the cited exon table.
 """
 
 from __future__ import annotations
@@ -125,12 +128,13 @@ def mechanism_for(
                 "extracellular",
                 "transmembrane",
             ):
+                where = _fas_exon_phrase(position)
                 return (
                     "haploinsufficiency",
-                    "truncation before the cytoplasmic region: no functional membrane FAS is made "
-                    "from this allele (haploinsufficiency, lower penetrance than intracellular "
-                    "dominant-negative mutations)",
-                    ["teachey_review2012", "price2014"],
+                    f"truncation before the cytoplasmic region{where}: frameshift and nonsense "
+                    "mutations before exon 7 gave FAS mRNA haploinsufficiency, with lower "
+                    "penetrance than death-domain mutations",
+                    ["genetmed2012_fas_nondd", "teachey_review2012", "price2014"],
                 )
             if domain == "death_domain" or (position is not None and position < 230):
                 return (
@@ -155,12 +159,20 @@ def mechanism_for(
                 "higher penetrance than haploinsufficient extracellular mutations",
                 ["teachey_review2012", "price2014"],
             )
-        if region in ("extracellular", "signal_peptide"):
+        if region == "signal_peptide":
             return (
                 "haploinsufficiency",
-                f"{region.replace('_', ' ')} change: haploinsufficiency is the expected mechanism, "
-                "with lower penetrance than intracellular dominant-negative mutations",
-                ["teachey_review2012", "price2014"],
+                "signal peptide change: an amino-terminal signal sequence mutation prevented "
+                "cell-surface FAS (less functional FAS); lower penetrance than death-domain mutations",
+                ["genetmed2012_fas_nondd", "price2014"],
+            )
+        if region == "extracellular":
+            return (
+                "dominant_negative",
+                "extracellular missense / in-frame change: such mutations expressed defective FAS "
+                "that failed to bind FAS ligand and interfered dominantly with FAS signalling in "
+                "vitro, but carriers had lower penetrance than carriers of death-domain mutations",
+                ["genetmed2012_fas_nondd", "price2014"],
             )
         return (
             "uncertain",
@@ -186,6 +198,18 @@ def mechanism_for(
             ["uniprot_q92851", "genereviews_alps"],
         )
     return None, "mechanism not assessed (not an ALPS gene)", []
+
+
+def _fas_exon_phrase(position: int | None) -> str:
+    """' (codon N, exon E of NM_000043.6)' from the cited exon table, or ''."""
+    table = dom.exon_table("FAS")
+    if table is None or position is None or position < 1:
+        return ""
+    exons = sorted(table.codon_exons(position))
+    if not exons:
+        return ""
+    label = "/".join(str(e) for e in exons)
+    return f" (codon {position}, exon {label} of {table.transcript})"
 
 
 def _position(ci: Interpretation | None, pi: Interpretation | None) -> tuple[int | None, bool, list[str]]:
