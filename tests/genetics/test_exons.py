@@ -198,3 +198,22 @@ def test_an_injected_table_is_used_for_a_gene_without_one() -> None:
     assert (a.exon, a.intron) == (None, "1/1")
     plain = annotate(Variant(gene="FASLG", hgvs_c="c.101-1G>A"))
     assert plain.intron is None and (plain.exon_basis or "").startswith("not computed")
+
+
+@pytest.mark.parametrize(
+    ("hgvs", "fragment"),
+    [("c.506-1G>A", "exon 6 is skipped the result is in frame (63 nt, 21 codons; codons 169-190"),
+     ("c.568+2T>C", "exon 6 is skipped the result is in frame"),
+     ("c.334+2dup", "exon 3 is skipped the result is in frame (138 nt"),
+     ("c.335-2A>G", "exon 4 is skipped the result is a frameshift (109 nt"),
+     ("c.676+1G>C", "exon 8 is skipped the result is a frameshift (25 nt")],
+)
+def test_canonical_splice_sites_say_what_skipping_the_exon_would_do(hgvs: str, fragment: str) -> None:
+    a = annotate(parse_hgvs(hgvs, "FAS"))
+    assert any(fragment in c and "RNA studies" in c for c in a.considerations), a.considerations
+
+
+@pytest.mark.parametrize("hgvs", ["c.30+1G>A", "c.677-1G>A", "c.506-3C>T", "c.651+312G>A"])
+def test_no_skipping_note_for_first_or_last_exon_or_beyond_the_canonical_site(hgvs: str) -> None:
+    a = annotate(parse_hgvs(hgvs, "FAS"))
+    assert not any("is skipped" in c for c in a.considerations)

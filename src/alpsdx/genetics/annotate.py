@@ -338,6 +338,41 @@ def _exon_call(
     )
 
 
+def _skipping_note(table: dom.ExonTable, ci: Interpretation | None) -> str | None:
+    """For a canonical splice-site change (+1/+2, -1/-2): what skipping the adjacent exon does.
+
+    Donor sites (c.N+1/+2) belong to the exon ending at c.N, acceptor sites (c.N-1/-2) to
+    the exon starting at c.N; only internal exons are considered. The reading-frame effect
+    follows from the exon length in the cited table; whether the exon is skipped (rather
+    than a cryptic site used or the transcript decayed) needs RNA studies.
+    """
+    if ci is None or ci.c_start is None or not ci.c_start.offset or abs(ci.c_start.offset) > 2:
+        return None
+    if ci.c_end is not None and ci.c_end != ci.c_start:
+        return None
+    if not _same_transcript(ci.accession, table.transcript):
+        return None
+    base, offset = ci.c_start.base, ci.c_start.offset
+    for n, lo, hi in table.rows:
+        if lo is None or hi is None:
+            continue  # first/last exon: skipping is not a simple in-frame question
+        if (offset > 0 and hi == base) or (offset < 0 and lo == base):
+            length = hi - lo + 1
+            first, last = (lo + 2) // 3, (hi + 2) // 3
+            frame = (
+                f"in frame ({length} nt, {length // 3} codons; codons {first}-{last} affected)"
+                if length % 3 == 0
+                else f"a frameshift ({length} nt, not a multiple of 3; from codon {first})"
+            )
+            site = "donor" if offset > 0 else "acceptor"
+            return (
+                f"{ci.c_start} is at the {site} site of exon {n} of {table.transcript} "
+                f"(c.{lo}-c.{hi}); if exon {n} is skipped the result is {frame}; RNA studies "
+                "show whether it is skipped"
+            )
+    return None
+
+
 def annotate(
     variant: Variant,
     *,
@@ -412,6 +447,10 @@ def annotate(
         exon, intron, exon_basis = ex.exon, ex.intron, ex.basis
         considerations += ex.considerations
         cites += ex.citations
+        skip = _skipping_note(table, ci) if table is not None else None
+        if skip and table is not None:
+            considerations.append(skip)
+            cites += list(table.citations)
         if position is not None:
             for text, cite in dom.residue_notes(gene, position):
                 considerations.append(f"{text} [{cite}]")
