@@ -372,3 +372,48 @@ def test_finite_max_equals_the_masked_maximum():
              np.array([-5.0, -1.0]), np.array([-np.inf, 9.0, np.nan])]
     for v in cases:
         assert _finite_max(v, 1.0) == max(float(np.max(v, initial=1.0, where=np.isfinite(v))), 1.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tail_quantiles_equal_numpy_bit_for_bit(seed):
+    """The scatter gates' tail quantiles (a few values partitioned instead of all) are
+    np.quantile's values exactly: ties, sorted input, heavy tails, infinities, central and
+    extreme quantiles (which take numpy's own path) included."""
+    from alpsdx.flow.gating import _quantiles
+
+    rng = np.random.default_rng(seed)
+    for i in range(40):
+        n = int(rng.integers(3000, 60_000))
+        v = [rng.normal(5e4, 2e4, n), rng.integers(0, 30, n).astype(float),
+             np.exp(rng.normal(0, 3, n)), np.sort(rng.normal(size=n))][i % 4]
+        if i % 7 == 0:
+            v[rng.integers(0, n, 3)] = np.inf
+        for qs in ([0.001, 0.995, 0.99], [0.005, 0.995], [0.0, 1.0], [0.05, 0.95], [0.5]):
+            with np.errstate(invalid="ignore"):
+                np.testing.assert_array_equal(_quantiles(v, qs), np.quantile(v, qs))
+    v = rng.normal(size=10_000)
+    v[5] = np.nan
+    np.testing.assert_array_equal(_quantiles(v, [0.001, 0.999]), np.quantile(v, [0.001, 0.999]))
+
+
+def test_cell_labels_are_exact_for_cells_away_from_edges():
+    """Every cell the grid calls inside or outside has all its points on that side
+    (checked on a dense lattice of points in each cell against flowutils)."""
+    from flowutils.gating import points_in_polygon as fu_pip
+
+    from alpsdx.flow.gating import _cell_labels
+
+    rng = np.random.default_rng(21)
+    for k in (3, 12, 60):
+        ang = np.sort(rng.uniform(0, 2 * np.pi, k))
+        rad = rng.uniform(0.3, 1.0, k)
+        poly = np.column_stack([rad * np.cos(ang), rad * np.sin(ang)])
+        g = 64
+        cell = _cell_labels(poly, -1.0, -1.0, g / 2.0, g / 2.0, g)
+        assert (cell == -1).any() and (cell == 1).any() and (cell == 0).any()
+        off = (np.arange(5) + 0.5) / 5
+        ii, jj, a, b = np.meshgrid(np.arange(g), np.arange(g), off, off, indexing="ij")
+        pts = np.column_stack([-1.0 + (ii + a).ravel() * 2.0 / g, -1.0 + (jj + b).ravel() * 2.0 / g])
+        inside = np.asarray(fu_pip(poly, pts), dtype=bool).reshape(g, g, 25)
+        sure = cell != -1
+        assert (inside[sure] == (cell[sure] == 1)[:, None]).all()

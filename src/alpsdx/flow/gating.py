@@ -14,6 +14,7 @@ FlowKit does, in the gate's own space.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -213,8 +214,14 @@ def points_in_polygon(vertices: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.
     if n < 20_000:
         return _pip_bbox(vertices, x, y)
     with np.errstate(invalid="ignore"):
-        dx0, dx1 = float(np.fmin.reduce(x)), float(np.fmax.reduce(x))
-        dy0, dy1 = float(np.fmin.reduce(y)), float(np.fmax.reduce(y))
+        # minimum/maximum propagate NaN: a NaN range says "some value is NaN", and only then
+        # are the NaN-ignoring ranges (and the NaN-safe table index) needed
+        dx0, dx1 = float(np.minimum.reduce(x)), float(np.maximum.reduce(x))
+        dy0, dy1 = float(np.minimum.reduce(y)), float(np.maximum.reduce(y))
+        has_nan = math.isnan(dx0 + dx1 + dy0 + dy1)
+        if has_nan:
+            dx0, dx1 = float(np.fmin.reduce(x)), float(np.fmax.reduce(x))
+            dy0, dy1 = float(np.fmin.reduce(y)), float(np.fmax.reduce(y))
     if not all(np.isfinite(v) for v in (dx0, dx1, dy0, dy1)):
         return _pip_bbox(vertices, x, y)  # infinite values (or no number at all)
     (pxmin, pymin), (pxmax, pymax) = vertices.min(axis=0), vertices.max(axis=0)
@@ -233,9 +240,10 @@ def points_in_polygon(vertices: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.
     table = np.zeros((gt, gt), dtype=np.int8)
     table[1:g + 3, 1:g + 3] = -1
     table[2:g + 2, 2:g + 2] = cell
-    flat = _ring_index(x, xmin, sx, g)
+    ring = _ring_index if has_nan else _ring_index_finite
+    flat = ring(x, xmin, sx, g)
     flat *= gt
-    flat += _ring_index(y, ymin, sy, g)
+    flat += ring(y, ymin, sy, g)
     c = table.ravel().take(flat)
     inside = c == 1
     near = np.flatnonzero(c == -1)
@@ -260,39 +268,58 @@ def _ring_index(v: np.ndarray, lo: float, s: float, g: int) -> np.ndarray:
     return f.astype(np.int32)
 
 
+def _ring_index_finite(v: np.ndarray, lo: float, s: float, g: int) -> np.ndarray:
+    """:func:`_ring_index` of values that hold no NaN, in four passes: v * s + (2 - lo * s)
+    in float64 (off from (v - lo) * s + 2 by rounding only, far less than a cell), clipped
+    to [0, g + 3] and truncated."""
+    f = np.multiply(v, s)
+    f += 2.0 - lo * s
+    np.clip(f, 0.0, g + 3.0, out=f)
+    return f.astype(np.int32)
+
+
 def _cell_labels(vertices: np.ndarray, xmin: float, ymin: float, sx: float, sy: float,
                  g: int) -> np.ndarray:
     """(g, g) labels: -1 boundary (near an edge), 0 outside, 1 inside."""
     from flowutils.gating import points_in_polygon as _pip
 
-    # cells near an edge: sample every edge at <= 1/3 cell, then widen by one cell
-    boundary = np.zeros((g, g), dtype=bool)
-    for i in range(len(vertices)):
-        (ax, ay), (bx, by) = vertices[i - 1], vertices[i]
-        m = int(np.ceil(3 * max(abs(bx - ax) * sx, abs(by - ay) * sy))) + 2
-        m = min(m, 3 * 4 * g)  # an edge far past the grid still needs only cells inside it
-        t = np.linspace(0.0, 1.0, m)
-        ci = np.clip(((ax + t * (bx - ax) - xmin) * sx).astype(np.int64), 0, g - 1)
-        cj = np.clip(((ay + t * (by - ay) - ymin) * sy).astype(np.int64), 0, g - 1)
-        boundary[ci, cj] = True
-    boundary = ndimage.binary_dilation(boundary, structure=np.ones((3, 3), dtype=bool))
+    # cells near an edge: sample every edge at <= 1/3 cell (all edges at once), then widen
+    # by one cell
+    a = np.roll(vertices, 1, axis=0)
+    dx, dy = vertices[:, 0] - a[:, 0], vertices[:, 1] - a[:, 1]
+    m = np.ceil(3 * np.maximum(np.abs(dx) * sx, np.abs(dy) * sy)).astype(np.int64) + 2
+    m = np.minimum(m, 3 * 4 * g)  # an edge far past the grid still needs only cells inside it
+    edge = np.repeat(np.arange(len(vertices)), m)
+    t = np.arange(edge.size) - np.repeat(np.cumsum(m) - m, m)
+    t = t / (m[edge] - 1)
+    ci = np.clip(((a[edge, 0] + t * dx[edge] - xmin) * sx).astype(np.int64), 0, g - 1)
+    cj = np.clip(((a[edge, 1] + t * dy[edge] - ymin) * sy).astype(np.int64), 0, g - 1)
+    b = np.zeros((g, g), dtype=bool)
+    b[ci, cj] = True
+    # 3x3 dilation (as ndimage.binary_dilation with a 3x3 square), one axis at a time
+    d = b.copy()
+    d[1:] |= b[:-1]
+    d[:-1] |= b[1:]
+    boundary = d.copy()
+    boundary[:, 1:] |= d[:, :-1]
+    boundary[:, :-1] |= d[:, 1:]
     # No edge passes through a non-boundary cell, so side-adjacent non-boundary cells lie on
-    # the same side of every edge: one centre per connected region gets the exact test.
-    regions, k = ndimage.label(~boundary)
-    cell = np.full((g, g), -1, dtype=np.int8)
-    if k:
-        # a cell of each region (whichever write lands last: every one is the region's)
-        first = np.zeros(k + 1, dtype=np.intp)
-        first[regions.ravel()] = np.arange(g * g)
-        first = first[1:]  # region 0 is the boundary
-        ii, jj = np.unravel_index(first, (g, g))
-        centre = np.empty((ii.size, 2), dtype=np.float64)
-        centre[:, 0] = xmin + (ii + 0.5) / sx
-        centre[:, 1] = ymin + (jj + 0.5) / sy
-        lab = np.zeros(k + 1, dtype=np.int8)
-        lab[regions.ravel()[first]] = np.asarray(_pip(vertices, centre), dtype=np.int8)
-        lab[0] = -1
-        cell = lab[regions]
+    # the same side of every edge: each run of non-boundary cells along a row of the grid
+    # gets the exact answer of its first cell's centre.
+    free = ~boundary
+    start = free.copy()
+    start[:, 1:] &= boundary[:, :-1]
+    first = np.flatnonzero(start)
+    if not first.size:
+        return np.full((g, g), -1, dtype=np.int8)
+    run = np.cumsum(start.ravel()) - 1  # run of each cell (meaningful where free)
+    ii, jj = np.divmod(first, g)
+    centre = np.empty((first.size, 2), dtype=np.float64)
+    centre[:, 0] = xmin + (ii + 0.5) / sx
+    centre[:, 1] = ymin + (jj + 0.5) / sy
+    lab = np.asarray(_pip(vertices, centre), dtype=np.int8)
+    cell = lab[run].reshape(g, g)
+    cell[boundary] = -1
     return cell
 
 
@@ -455,6 +482,65 @@ def _finite_max(v: np.ndarray, floor: float) -> float:
     return max(m, floor)
 
 
+def _n_non_finite(v: np.ndarray) -> int:
+    """How many values are NaN or infinite: zero when their sum is finite (one fast reduction;
+    a NaN or infinity makes the sum non-finite), else counted."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if v.size == 0 or np.isfinite(np.add.reduce(v)):
+            return 0
+    return int(v.size - np.count_nonzero(np.isfinite(v)))
+
+
+def _quantiles(v: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """``np.quantile(v, qs)`` (linear method), bit for bit, for tail quantiles of many values.
+
+    Each tail's order statistics lie among the values below (or above) a cut read off a
+    sorted 1-in-32 sample with a wide margin; only those few values are partitioned (numpy
+    partitions every value), and numpy interpolates between the two order statistics with
+    the same weight its own quantile would use. Small inputs, central quantiles, NaN, or a
+    cut that missed take np.quantile itself."""
+    q = np.asarray(qs, dtype=np.float64)
+    n = v.size
+    if n < 4096 or not bool(((q <= 0.05) | (q >= 0.95)).all()):
+        return np.asarray(np.quantile(v, q))
+    with np.errstate(invalid="ignore", over="ignore"):
+        if math.isnan(float(np.add.reduce(v))):
+            return np.asarray(np.quantile(v, q))
+    virt = (n - 1) * q  # numpy's virtual index, interpolation weight and neighbours
+    prev = np.floor(virt)
+    gamma = virt - prev
+    lo_i = np.clip(prev.astype(np.intp), 0, n - 1)
+    hi_i = np.minimum(lo_i + 1, n - 1)
+    ranks = np.unique(np.concatenate([lo_i, hi_i]))
+    step = 32
+    smp = np.sort(v[::step])
+    m = smp.size
+    vals: dict[int, float] = {}
+    for rs, low in ((ranks[ranks < n // 2], True), (ranks[ranks >= n // 2], False)):
+        if not rs.size:
+            continue
+        if low:
+            r = int(rs.max())
+            cut = smp[min(m - 1, int(1.3 * (r + 1) / step) + 16)]
+            cand = v[v <= cut]
+            if cand.size <= r:
+                return np.asarray(np.quantile(v, q))
+            kk = rs
+        else:
+            r = int(rs.min())
+            cut = smp[max(0, m - 1 - int(1.3 * (n - r) / step) - 16)]
+            cand = v[v >= cut]
+            off = n - cand.size
+            if off > r:
+                return np.asarray(np.quantile(v, q))
+            kk = rs - off
+        part = np.partition(cand, kk)
+        for rank, k in zip(rs.tolist(), kk.tolist(), strict=True):
+            vals[rank] = part[k]
+    return np.array([np.quantile(np.array([vals[int(a)], vals[int(b)]]), g)
+                     for a, b, g in zip(lo_i, hi_i, gamma, strict=True)])
+
+
 def singlet_gate(fa: np.ndarray, fh: np.ndarray, cha: str, chh: str, *, sig_lo: float,
                  sig_hi: float, xmax: float) -> Gate:
     """Singlets: events whose FSC-H/FSC-A ratio lies in [mode - sig_lo*s, mode + sig_hi*s];
@@ -464,7 +550,7 @@ def singlet_gate(fa: np.ndarray, fh: np.ndarray, cha: str, chh: str, *, sig_lo: 
         raise GatingError("too few events with positive FSC-A and FSC-H for a singlet gate",
                           field="singlets", value=int(np.count_nonzero(ok)))
     r = fh[ok] / fa[ok]
-    lo_q, hi_q = np.quantile(r, [0.005, 0.995])
+    lo_q, hi_q = _quantiles(r, [0.005, 0.995])
     h, e = np.histogram(r, bins=256, range=(lo_q, hi_q))
     sm = ndimage.gaussian_filter1d(h.astype(float), 2.0)
     mode = float(0.5 * (e[int(np.argmax(sm))] + e[int(np.argmax(sm)) + 1]))
@@ -479,25 +565,41 @@ def singlet_gate(fa: np.ndarray, fh: np.ndarray, cha: str, chh: str, *, sig_lo: 
                 ("FSC-A", "FSC-H"), vertices=verts, compensated=(False, False))
 
 
+def _uniform_bin_code(v: np.ndarray, lo: float, hi: float, nb: int) -> np.ndarray:
+    """Bin of each value among ``nb`` equal bins over [lo, hi], plus one: 1..nb inside (numpy's
+    rule, edges[k] <= v < edges[k + 1] with the last bin closed), 0 below, NaN included, and
+    nb + 1 above.
+
+    A candidate from one multiply is within one bin of the answer; one comparison with the
+    bin's lower edge and one with the next bin's lower edge correct it, so every value gets
+    exactly the bin numpy's edges give it."""
+    edges = np.linspace(lo, hi, nb + 1)
+    # low[c]: lower edge of code c (code 0 from -inf; code nb + 1 from just past hi, as the
+    # last bin is closed; a sentinel +inf after it)
+    low = np.empty(nb + 3)
+    low[0] = -np.inf
+    low[1:nb + 1] = edges[:-1]
+    low[nb + 1] = np.nextafter(hi, np.inf)
+    low[nb + 2] = np.inf
+    f = np.subtract(v, lo)
+    f *= nb / (hi - lo)
+    np.fmax(f, -1.0, out=f)  # NaN becomes -1 (code 0), where no comparison moves it
+    np.fmin(f, float(nb), out=f)
+    code = f.astype(np.intp)
+    del f
+    code += 1
+    code -= v < low.take(code)
+    code += v >= low.take(code + 1)
+    return code
+
+
 def _uniform_bin_index(v: np.ndarray, lo: float, hi: float, nb: int) -> np.ndarray:
     """Bin of each value among ``nb`` equal bins over [lo, hi] (numpy's uniform-bin rule:
     edges[k] <= v < edges[k + 1], the last bin closed), -1 outside the range."""
-    edges = np.linspace(lo, hi, nb + 1)
-    keep = v >= lo
-    keep &= v <= hi
-    f = np.subtract(v, lo)
-    f /= hi - lo
-    f *= nb
-    np.fmax(f, 0.0, out=f)  # outside values (NaN too) are dropped below
-    np.fmin(f, nb - 1.0, out=f)
-    idx = f.astype(np.intp)
-    dec = v < edges[idx]
-    idx[dec] -= 1
-    inc = v >= edges[idx + 1]
-    inc &= idx != nb - 1
-    idx[inc] += 1
-    idx[~keep] = -1
-    return idx
+    code = _uniform_bin_code(v, lo, hi, nb)
+    code -= 1
+    code[code == nb] = -1
+    return code
 
 
 def histogram2d_uniform(x: np.ndarray, y: np.ndarray, nb: int,
@@ -508,12 +610,12 @@ def histogram2d_uniform(x: np.ndarray, y: np.ndarray, nb: int,
     (x0, x1), (y0, y1) = rng
     if not (np.isfinite([x0, x1, y0, y1]).all() and x0 < x1 and y0 < y1):
         return np.histogram2d(x, y, bins=nb, range=rng)
-    ix = _uniform_bin_index(x, x0, x1, nb)
-    iy = _uniform_bin_index(y, y0, y1, nb)
-    ok = (ix >= 0) & (iy >= 0)
-    flat = ix[ok] * nb + iy[ok]
-    h = np.bincount(flat, minlength=nb * nb).reshape(nb, nb).astype(np.float64)
-    return h, np.linspace(x0, x1, nb + 1), np.linspace(y0, y1, nb + 1)
+    flat = _uniform_bin_code(x, x0, x1, nb)
+    flat *= nb + 2
+    flat += _uniform_bin_code(y, y0, y1, nb)
+    h = np.bincount(flat, minlength=(nb + 2) ** 2).reshape(nb + 2, nb + 2)
+    return (h[1:nb + 1, 1:nb + 1].astype(np.float64), np.linspace(x0, x1, nb + 1),
+            np.linspace(y0, y1, nb + 1))
 
 
 def _fill_holes(region: np.ndarray) -> np.ndarray:
@@ -539,8 +641,8 @@ def lymphocyte_gate(fsc: np.ndarray, ssc: np.ndarray, chf: str, chs: str, parent
     if fsc.size < 200:
         raise GatingError("too few events to find the lymphocyte cloud", field="lymphocytes",
                           value=int(fsc.size), expected=">= 200 events")
-    qf = np.quantile(fsc, [0.001, 0.995, 0.99])  # one partition for the three
-    qs = np.quantile(ssc, [0.001, 0.995])
+    qf = _quantiles(fsc, [0.001, 0.995, 0.99])
+    qs = _quantiles(ssc, [0.001, 0.995])
     x0 = min(float(qf[0]), 0.0)
     x1 = float(qf[1]) * 1.05
     y0 = min(float(qs[0]), 0.0)
@@ -595,28 +697,44 @@ def lymphocyte_gate(fsc: np.ndarray, ssc: np.ndarray, chf: str, chs: str, parent
                             threshold=contour, citation="site_setting"))
     region = _fill_holes(region)
     # star-shaped outline: the first exit of rays cast from the peak
-    angles = np.linspace(0, 2 * np.pi, n_rays, endpoint=False)
-    steps = np.arange(0, 2 * nb, 0.25)
-    verts = []
-    for a in angles:
-        ii = pi + steps * np.cos(a)
-        jj = pj + steps * np.sin(a)
-        ri = np.round(ii).astype(int)
-        rj = np.round(jj).astype(int)
-        inb = (ri >= 0) & (ri < nb) & (rj >= 0) & (rj < nb)
-        ok = inb.copy()
-        ok[inb] = region[ri[inb], rj[inb]]
-        out = np.flatnonzero(~ok)
-        k = int(out[0]) if out.size else len(steps) - 1
-        r = steps[max(k - 1, 0)] + 0.5
-        fi = pi + r * np.cos(a)
-        fj = pj + r * np.sin(a)
-        vx = xe[0] + (fi + 0.5) * (xe[1] - xe[0])
-        vy = ye[0] + (fj + 0.5) * (ye[1] - ye[0])
-        verts.append((float(vx), float(vy)))
+    verts = _ray_outline(region, pi, pj, xe, ye, n_rays)
     gate = Gate("lymphocytes", "Lymphocytes", "polygon", (chf, chs), ("linear", "linear"), parent,
                 ("FSC-A", "SSC-A"), vertices=tuple(verts), compensated=(False, False))
     return gate, flags
+
+
+def _ray_outline(region: np.ndarray, pi: int, pj: int, xe: np.ndarray, ye: np.ndarray,
+                 n_rays: int) -> list[tuple[float, float]]:
+    """Vertices where ``n_rays`` rays cast from cell (pi, pj) in steps of 1/4 cell first leave
+    ``region`` (or the grid), half a cell past the last cell inside, in data units.
+
+    All rays advance together, a chunk of steps at a time, and stop once every ray has left
+    (the values are those of one ray at a time: the same products and roundings)."""
+    nb = region.shape[0]
+    angles = np.linspace(0, 2 * np.pi, n_rays, endpoint=False)
+    ca, sa = np.cos(angles), np.sin(angles)
+    steps = np.arange(0, 2 * nb, 0.25)
+    k_exit = np.full(n_rays, len(steps) - 1)  # a ray that never leaves ends at its last step
+    pending = np.arange(n_rays)
+    chunk = 128
+    for c0 in range(0, len(steps), chunk):
+        st = steps[c0:c0 + chunk]
+        ri = np.round(pi + st * ca[pending, None]).astype(int)
+        rj = np.round(pj + st * sa[pending, None]).astype(int)
+        ok = (ri >= 0) & (ri < nb) & (rj >= 0) & (rj < nb)
+        ok[ok] = region[ri[ok], rj[ok]]
+        left = ~ok
+        has = left.any(axis=1)
+        k_exit[pending[has]] = c0 + left[has].argmax(axis=1)
+        pending = pending[~has]
+        if not pending.size:
+            break
+    r = steps[np.maximum(k_exit - 1, 0)] + 0.5
+    fi = pi + r * ca
+    fj = pj + r * sa
+    vx = xe[0] + (fi + 0.5) * (xe[1] - xe[0])
+    vy = ye[0] + (fj + 0.5) * (ye[1] - ye[0])
+    return [(float(x), float(y)) for x, y in zip(vx, vy, strict=True)]
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -752,7 +870,7 @@ def auto_gate(
     bad = 0
     for c in dict.fromkeys([*sc.values(), *panel.markers.values()]):
         if c in columns and c != sc.get("Time"):
-            bad = max(bad, columns[c].size - int(np.count_nonzero(np.isfinite(columns[c]))))
+            bad = max(bad, _n_non_finite(columns[c]))
     if bad:
         flags.append(QCFlag("non_finite_values", "warning",
                             f"{bad} events hold NaN or infinite values in a scatter or marker "
