@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alpsdx import __version__
 from alpsdx.errors import AlpsdxError, AuthError, InputError, NotFoundError
@@ -38,6 +39,53 @@ CSP_REPORT = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; fra
 CSP_DOCS = ("default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
             "style-src 'self' https://cdn.jsdelivr.net; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
             "frame-ancestors 'none'")
+
+
+class HeadersAndLogMiddleware:
+    """Security headers on every response and one log line per request, as pure ASGI.
+
+    (A ``BaseHTTPMiddleware`` did this before; it costs a task group and a response copy per
+    request, a measurable share of a CDS Hooks call.) The log names the route template
+    (``/patients/{patient_id}``), never the concrete path or query string.
+    """
+
+    def __init__(self, app: ASGIApp, cookie_secure: bool) -> None:
+        self.app = app
+        self.cookie_secure = cookie_secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        path: str = scope["path"]
+        csp = CSP_DOCS if path == "/api/docs" else CSP_REPORT if path.endswith("/report") else CSP
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = list(message.get("headers", ()))
+                headers = MutableHeaders(raw=message["headers"])
+                headers["Content-Security-Policy"] = csp
+                headers["X-Frame-Options"] = "DENY"
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "no-referrer"
+                headers["Cross-Origin-Opener-Policy"] = "same-origin"
+                headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+                if not path.startswith("/static/") and "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+                if self.cookie_secure:
+                    headers["Strict-Transport-Security"] = "max-age=31536000"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            route = scope.get("route")
+            log.info("%s %s %d %.0fms", scope.get("method"), getattr(route, "path", "-"), status,
+                     (time.perf_counter() - start) * 1000)
 
 
 def templates() -> Jinja2Templates:
@@ -91,31 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(LoginThrottleMiddleware)
     app.add_middleware(LoadShedMiddleware)  # outside the throttle: shedding costs nothing
 
-    @app.middleware("http")
-    async def security_and_log(request: Request, call_next: Any) -> Response:
-        start = time.perf_counter()
-        response: Response = await call_next(request)
-        path = request.url.path
-        if path == "/api/docs":
-            response.headers["Content-Security-Policy"] = CSP_DOCS
-        elif path.endswith("/report"):
-            response.headers["Content-Security-Policy"] = CSP_REPORT
-        else:
-            response.headers["Content-Security-Policy"] = CSP
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-        if not path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        if settings.cookie_secure:
-            response.headers["Strict-Transport-Security"] = "max-age=31536000"
-        route = request.scope.get("route")
-        # The route template (/patients/{patient_id}), never the concrete path or query string.
-        log.info("%s %s %d %.0fms", request.method, getattr(route, "path", "-"), response.status_code,
-                 (time.perf_counter() - start) * 1000)
-        return response
+    # Outermost: security headers on every response (429/503 included) and one log line.
+    app.add_middleware(HeadersAndLogMiddleware, cookie_secure=settings.cookie_secure)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:
