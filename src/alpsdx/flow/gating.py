@@ -172,13 +172,19 @@ class Gate:
             subset = np.flatnonzero(within)
         idx = subset
         if self.kind == "range":
-            out = np.ones(n if idx is None else len(idx), dtype=bool)
+            res: np.ndarray | None = None
             for c, sc, (lo, hi) in zip(self.channels, self.scales, self.bounds, strict=True):
                 v = columns[c] if idx is None else columns[c][idx]
-                if lo is not None:
-                    out &= v >= (xf.inverse1(lo) if sc == "logicle" else lo)
-                if hi is not None:
-                    out &= v < (xf.inverse1(hi) if sc == "logicle" else hi)
+                for bound, ge in ((lo, True), (hi, False)):
+                    if bound is None:
+                        continue
+                    t = np.float64(xf.inverse1(bound) if sc == "logicle" else bound)
+                    m = v >= t if ge else v < t
+                    if res is None:
+                        res = m
+                    else:
+                        res &= m
+            out = res if res is not None else np.ones(n if idx is None else len(idx), dtype=bool)
         else:
             pts = []
             for c, sc in zip(self.channels, self.scales, strict=True):
@@ -240,10 +246,21 @@ def points_in_polygon(vertices: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.
     table = np.zeros((gt, gt), dtype=np.int8)
     table[1:g + 3, 1:g + 3] = -1
     table[2:g + 2, 2:g + 2] = cell
-    ring = _ring_index if has_nan else _ring_index_finite
-    flat = ring(x, xmin, sx, g)
-    flat *= gt
-    flat += ring(y, ymin, sy, g)
+    if has_nan:
+        flat = _ring_index(x, xmin, sx, g)
+        flat *= gt
+        flat += _ring_index(y, ymin, sy, g)
+    else:  # _ring_index_finite of x, then of y in the same scratch, added while truncated
+        f = np.multiply(x, sx)
+        f += 2.0 - xmin * sx
+        np.clip(f, 0.0, g + 3.0, out=f)
+        flat = f.astype(np.int32)
+        flat *= gt
+        np.multiply(y, sy, out=f)
+        f += 2.0 - ymin * sy
+        np.clip(f, 0.0, g + 3.0, out=f)
+        np.add(flat, f, out=flat, casting="unsafe")  # flat * gt + trunc(f): f >= 0
+        del f
     c = table.ravel().take(flat)
     inside = c == 1
     near = np.flatnonzero(c == -1)
@@ -545,11 +562,20 @@ def singlet_gate(fa: np.ndarray, fh: np.ndarray, cha: str, chh: str, *, sig_lo: 
                  sig_hi: float, xmax: float) -> Gate:
     """Singlets: events whose FSC-H/FSC-A ratio lies in [mode - sig_lo*s, mode + sig_hi*s];
     doublets have a larger area for their height. Drawn as a wedge from the origin."""
-    ok = (fa > 0) & (fh > 0) & np.isfinite(fa) & np.isfinite(fh)
-    if np.count_nonzero(ok) < 100:
-        raise GatingError("too few events with positive FSC-A and FSC-H for a singlet gate",
-                          field="singlets", value=int(np.count_nonzero(ok)))
-    r = fh[ok] / fa[ok]
+    fa, fh = np.ascontiguousarray(fa), np.ascontiguousarray(fh)
+    with np.errstate(invalid="ignore"):  # minimum/maximum propagate NaN: then the mask
+        all_ok = (float(np.minimum.reduce(fa, initial=np.inf)) > 0
+                  and float(np.minimum.reduce(fh, initial=np.inf)) > 0
+                  and math.isfinite(float(np.maximum.reduce(fa, initial=0.0)))
+                  and math.isfinite(float(np.maximum.reduce(fh, initial=0.0))))
+    if all_ok and fa.size >= 100:  # every event positive and finite: no mask, no copies
+        r = fh / fa
+    else:
+        ok = (fa > 0) & (fh > 0) & np.isfinite(fa) & np.isfinite(fh)
+        if np.count_nonzero(ok) < 100:
+            raise GatingError("too few events with positive FSC-A and FSC-H for a singlet gate",
+                              field="singlets", value=int(np.count_nonzero(ok)))
+        r = fh[ok] / fa[ok]
     lo_q, hi_q = _quantiles(r, [0.005, 0.995])
     h, e = np.histogram(r, bins=256, range=(lo_q, hi_q))
     sm = ndimage.gaussian_filter1d(h.astype(float), 2.0)
@@ -778,10 +804,14 @@ def auto_gate(
         masks[gate.name] = m
         return m
 
+    nonzero: dict[int, np.ndarray] = {}  # events of a mask (kept alive by ``masks``)
+
     def sub_idx(mask: np.ndarray | None) -> np.ndarray | slice:
         if mask is None:
             return _subsample(n, sub_n)  # a slice: the columns are viewed, not copied
-        idx = np.flatnonzero(mask)
+        idx = nonzero.get(id(mask))
+        if idx is None:
+            idx = nonzero[id(mask)] = np.flatnonzero(mask)
         return idx[_subsample(idx.size, sub_n)]
 
     sc = panel.scatter

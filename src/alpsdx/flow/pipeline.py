@@ -179,8 +179,16 @@ def compensated_columns(events: np.ndarray, pnn: Sequence[str], spill: SpillMatr
             t = tmp[: r1 - r]
             for c, ts in terms.items():
                 acc = out[c][r:r1]
-                acc.fill(0.0)  # the sum starts from +0.0 as before (block stays in cache)
-                for col, w in ts:
+                if not ts:
+                    acc.fill(0.0)
+                    continue
+                # the first term starts the sum (0.0 + p is p), the others add in order
+                col, w = ts[0]
+                if w == 1.0:
+                    acc[...] = events[r:r1, col]
+                else:
+                    np.multiply(events[r:r1, col], w, out=acc)
+                for col, w in ts[1:]:
                     if w == 1.0:
                         acc += events[r:r1, col]
                     else:
