@@ -28,6 +28,7 @@ import math
 import mmap
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -709,6 +710,29 @@ def _mask_int(
             out[:, col] = src & np.asarray(p2 - 1, dtype=src.dtype)
 
 
+def _parse_free_ascii(raw: bytes) -> np.ndarray:
+    """Whitespace-separated numbers (stripped text, commas already spaces) as float64; a value
+    that is not a number is an FCSError naming it."""
+    if not raw:  # (numpy reads a blank string as [-1.0])
+        return np.zeros(0, dtype=np.float64)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)  # older numpy: a warning
+            return np.fromstring(raw, dtype=np.float64, sep=" ")
+    except (ValueError, DeprecationWarning):
+        bad = next((t for t in raw.split() if not _is_number(t)), raw[:20])
+        raise FCSError("ASCII DATA value is not a number", field="DATA",
+                       value=bad[:40].decode("latin-1"), expected="a decimal number") from None
+
+
+def _is_number(token: bytes) -> bool:
+    try:
+        np.array([token]).astype(np.float64)
+    except ValueError:
+        return False
+    return True
+
+
 def _decode_ascii(
     buf: bytes, off: int, nbytes: int, tot: int, channels: list[Channel]
 ) -> np.ndarray:
@@ -716,13 +740,17 @@ def _decode_ascii(
     raw = bytes(buf[off : off + nbytes])
     try:
         if all(c.bits is None for c in channels):
-            fields = [f for f in re.split(rb"[\s,]+", raw.strip()) if f]
-            if len(fields) != tot * par:
+            # values separated by whitespace and/or commas, parsed straight into float64 by
+            # numpy (no Python object per value: peak memory a few times the text)
+            if b"," in raw:
+                raw = raw.replace(b",", b" ")
+            raw = raw.strip()
+            vals = _parse_free_ascii(raw)
+            if vals.size != tot * par:
                 raise FCSError(
                     "ASCII DATA value count does not match $TOT x $PAR", field="$TOT/$PAR",
-                    value=f"{len(fields)} values", expected=f"{tot * par} values",
+                    value=f"{vals.size} values", expected=f"{tot * par} values",
                 )
-            vals = np.array([float(f) for f in fields], dtype=np.float64)
         elif any(c.bits is None for c in channels):
             raise FCSError("ASCII widths mix '*' and fixed", field="$PnB",
                            expected="all '*' or all fixed widths")
@@ -737,7 +765,7 @@ def _decode_ascii(
             rec = np.frombuffer(raw, dtype=dt, count=tot)
             vals = np.empty((tot, par), dtype=np.float64)
             for i in range(par):
-                vals[:, i] = [float(x) for x in rec[f"c{i}"]]
+                vals[:, i] = rec[f"c{i}"].astype(np.float64)  # numpy parses each field
     except ValueError as exc:
         raise FCSError("ASCII DATA value is not a number", field="DATA",
                        value=str(exc)[:60]) from None
