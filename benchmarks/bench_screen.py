@@ -2,21 +2,27 @@
 
 For each size (millions of measurement rows; persons = rows / measurements-per-person) the
 project's generator writes a source-only Parquet warehouse (cached under --data-dir), then
-in one run and on the same files it times:
+in one run and on the same files it times (best of --repeat, CPU and wall):
 
-* **screen**: ``run_screen`` (Ibis on DuckDB: unit scan, events, labs, persons, fetch and
-  evidence) — what ``alpsdx screen`` does;
+* **screen**: the Ibis feature expression on DuckDB, as ``run_screen`` runs it: concept
+  sets, the measurement unit scan, the staged feature and score expression, and fetching
+  every person with a score (what the hand-written SQL below computes);
+* **screen_total**: ``run_screen`` end to end, adding the counts, ranking and the evidence
+  text of every ranked person (pandas, grows with the number of flagged persons);
 * **raw scan** baseline: DuckDB ``SELECT count(*), sum(value_as_number)`` over measurement;
 * **hand-written SQL** baseline: one DuckDB SQL statement computing the same per-person
   features (every laboratory, event and score column the screen computes), score and flag
-  day, with the same lookup tables (concept sets, unit factors, age bands); its scores and
-  flag days are checked against the screen's (``agree``);
+  day, after the same unit scan, with the lookups (concept sets, unit factors, age bands) as
+  DuckDB tables, the measurement join on the same key columns, values filtered at the scan,
+  one aggregation per person; its scores and flag days are checked against the screen's
+  (``agree``);
 * optionally (``--spark``) the screen on PySpark local[2] for the smallest size.
 
-The pint/UCUM registry is warmed up once before timing (a fixed per-process cost).
-Prints one line per size and ends with
-``RESULT ratio_to_handwritten_sql=... rows_per_s=... ratio_to_raw_scan=...`` for the
-largest size.
+The pint/UCUM registry is warmed up once before timing (a fixed per-process cost). The
+machine may be shared: CPU seconds (all threads of this process) are printed beside wall
+seconds, and the load average at the start and end of each size. Prints one line per size
+and ends with ``RESULT ratio_to_handwritten_sql=... rows_per_s=... ratio_to_raw_scan=...``
+(wall time) for the largest size.
 
     .venv/bin/python benchmarks/bench_screen.py --sizes 1,3,10 --mpp 100
     .venv/bin/python benchmarks/bench_screen.py --sizes 10,30,100 --mpp 100   # 1 M persons / 100 M rows
@@ -25,17 +31,26 @@ largest size.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
+from _timing import best_of
 
 from alpsdx import units
 from alpsdx.screening.backends import connect_spark, open_omop
 from alpsdx.screening.concepts import concept_sets, resolve
-from alpsdx.screening.features import AGE_MONTHS_MAX, SEXES, band_table, unit_table
+from alpsdx.screening.features import (
+    AGE_MONTHS_MAX,
+    KEY_COLUMNS,
+    SEXES,
+    band_table,
+    features,
+    unit_table,
+)
 from alpsdx.screening.score import ELEMENTS, score_spec
 from alpsdx.screening.screen import run_screen
 from alpsdx.screening.synthetic import generate
@@ -52,22 +67,20 @@ def _warehouse(data_dir: Path, rows_m: float, mpp: float) -> Path:
     return folder
 
 
-def raw_scan(folder: Path) -> tuple[float, int]:
+def raw_scan(folder: Path) -> int:
     con = duckdb.connect()
-    t = time.perf_counter()
     n, _ = con.execute(
         f"SELECT count(*), sum(value_as_number) FROM read_parquet('{folder}/measurement/*.parquet')"
     ).fetchone()
-    return time.perf_counter() - t, int(n)
+    return int(n)
 
 
-def handwritten_sql(folder: Path) -> tuple[float, pd.DataFrame]:
+def handwritten_sql(folder: Path) -> pd.DataFrame:
     """The same features with one hand-written DuckDB statement (lookups prepared like the screen's)."""
     spec = score_spec()
     sets = concept_sets()
     omop = open_omop(folder)
     rc = resolve(omop, sets)
-    t0 = time.perf_counter()
     ut = unit_table(omop, rc, sets)  # the unit scan is part of the work
     lookup = ut.factors
     bands = band_table(spec)
@@ -80,11 +93,16 @@ def handwritten_sql(folder: Path) -> tuple[float, pd.DataFrame]:
                                                       *sets.drugs.items()]
             for ln in (list(s["lineage"]) if isinstance(s.get("lineage"), tuple | list) else [s.get("lineage")])]
     con = duckdb.connect()
-    con.register("lookup", lookup)
-    con.register("bands", bands)
-    con.register("meta", pd.DataFrame(meta, columns=["m_set", "grp", "lineage"]))
-    con.register("ccodes", rc.condition_codes)
-    con.register("pcodes", rc.procedure_codes)
+    # small lookups as DuckDB tables (a registered pandas frame is scanned ~2x slower here)
+    for name, df in {"lookup": lookup, "bands": bands, "meta": pd.DataFrame(meta, columns=["m_set", "grp", "lineage"]),
+                     "ccodes": rc.condition_codes, "pcodes": rc.procedure_codes}.items():
+        con.register(f"{name}_df", df)
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_df")
+        con.unregister(f"{name}_df")
+    raw = {"k_cid": "measurement_concept_id", "k_msrc": "measurement_source_value", "k_ucid": "unit_concept_id",
+           "k_usrc": "unit_source_value"}
+    key_on = " AND ".join(f"coalesce(m.{raw[k]}, {'0' if k.endswith('id') else chr(39) * 2}) = l.l{k[1:]}"
+                          for k in KEY_COLUMNS if "l" + k[1:] in lookup.columns)
     obs_sets = ",".join(f"'{s}'" for s, v in sets.conditions.items() if v.get("also_observation"))
     drug_case = " ".join(f"WHEN lower(drug_source_value) LIKE '%{n}%' THEN '{sid}'" for sid, n in rc.drug_names)
     p = {k: spec.points[k].points for k in ELEMENTS}
@@ -98,7 +116,8 @@ def handwritten_sql(folder: Path) -> tuple[float, pd.DataFrame]:
     ab = {a: code.get(a, -1) for a in ("hemoglobin", "anc", "platelets", "igg", "vitamin_b12", "lymphocytes_abs")}
     dnt = {code[a]: v for a, v in spec.dnt_thresholds.items() if a in code} or {-1: 0.0}
     dnt_in = ",".join(str(k) for k in dnt)
-    dnt_th = "CASE " + " ".join(f"WHEN a = {k} THEN {v}" for k, v in dnt.items()) + " END"
+    dnt_high = " OR ".join(f"(a = {k} AND val >= {v})" for k, v in dnt.items())
+    cyto = f"{ab['hemoglobin']}, {ab['platelets']}, {ab['anc']}"
     sql = f"""
 WITH persons AS (
   SELECT person_id AS pp_id, CASE WHEN gender_concept_id = 8532 OR upper(gender_source_value) IN ('F','FEMALE','W') THEN 0
@@ -146,9 +165,7 @@ lpc AS (
 labs AS (
   SELECT m.person_id, (m.measurement_date - DATE '1970-01-01')::BIGINT AS e,
     year(m.measurement_date) * 12 + month(m.measurement_date) - 1 AS ym, l.a, m.value_as_number * l.factor AS val
-  FROM {d % 'measurement'} m JOIN lookup l
-    ON coalesce(m.measurement_concept_id, 0) = l.l_cid AND coalesce(m.measurement_source_value, '') = l.l_msrc
-   AND coalesce(m.unit_concept_id, 0) = l.l_ucid AND coalesce(m.unit_source_value, '') = l.l_usrc
+  FROM {d % 'measurement'} m JOIN lookup l ON {key_on}
   WHERE m.value_as_number IS NOT NULL),
 lb AS (
   SELECT labs.person_id, e, a, val, b.low, b.high FROM labs LEFT JOIN persons p ON labs.person_id = p.pp_id
@@ -156,19 +173,19 @@ lb AS (
      + least(greatest(ym - p.birth_ym, 0), {AGE_MONTHS_MAX})),
 labp AS (
   SELECT person_id AS pid,
-    min(e) FILTER (a = {ab['igg']} AND val > high) AS igg_high,
-    min(e) FILTER (a = {ab['vitamin_b12']} AND val > {spec.b12_ng_per_l}) AS b12_high,
-    min(e) FILTER (a IN ({dnt_in}) AND val >= {dnt_th}) AS dnt_high,
-    max(val) FILTER (a = {ab['igg']}) AS igg_max, max(val / high) FILTER (a = {ab['igg']}) AS igg_ratio,
-    max(val) FILTER (a = {ab['vitamin_b12']}) AS b12_max, count(*) FILTER (a IN ({dnt_in})) AS dnt_n,
-    max(val) FILTER (a IN ({dnt_in})) AS dnt_max, min(val) FILTER (a = {ab['hemoglobin']}) AS hb_min,
-    min(val) FILTER (a = {ab['platelets']}) AS plt_min, min(val) FILTER (a = {ab['anc']}) AS anc_min,
-    min(val) FILTER (a = {ab['lymphocytes_abs']}) AS lym_min,
-    max(1) FILTER (a = {ab['hemoglobin']} AND val < low) AS hb_low,
-    max(1) FILTER (a = {ab['platelets']} AND val < low) AS plt_low,
-    max(1) FILTER (a = {ab['anc']} AND val < low) AS anc_low,
-    min(e) FILTER (a IN ({ab['hemoglobin']}, {ab['platelets']}, {ab['anc']}) AND val < low) AS low_first,
-    max(e) FILTER (a IN ({ab['hemoglobin']}, {ab['platelets']}, {ab['anc']}) AND val < low) AS low_last
+    min(CASE WHEN a = {ab['igg']} AND val > high THEN e END) AS igg_high,
+    min(CASE WHEN a = {ab['vitamin_b12']} AND val > {spec.b12_ng_per_l} THEN e END) AS b12_high,
+    min(CASE WHEN {dnt_high} THEN e END) AS dnt_high,
+    max(CASE WHEN a = {ab['igg']} THEN val END) AS igg_max, max(CASE WHEN a = {ab['igg']} THEN val / high END) AS igg_ratio,
+    max(CASE WHEN a = {ab['vitamin_b12']} THEN val END) AS b12_max, sum(CASE WHEN a IN ({dnt_in}) THEN 1 END) AS dnt_n,
+    max(CASE WHEN a IN ({dnt_in}) THEN val END) AS dnt_max, min(CASE WHEN a = {ab['hemoglobin']} THEN val END) AS hb_min,
+    min(CASE WHEN a = {ab['platelets']} THEN val END) AS plt_min, min(CASE WHEN a = {ab['anc']} THEN val END) AS anc_min,
+    min(CASE WHEN a = {ab['lymphocytes_abs']} THEN val END) AS lym_min,
+    max(CASE WHEN a = {ab['hemoglobin']} AND val < low THEN 1 END) AS hb_low,
+    max(CASE WHEN a = {ab['platelets']} AND val < low THEN 1 END) AS plt_low,
+    max(CASE WHEN a = {ab['anc']} AND val < low THEN 1 END) AS anc_low,
+    min(CASE WHEN a IN ({cyto}) AND val < low THEN e END) AS low_first,
+    max(CASE WHEN a IN ({cyto}) AND val < low THEN e END) AS low_last
   FROM lb GROUP BY person_id),
 ids AS (SELECT pid FROM evp UNION SELECT pid FROM labp),
 t AS (
@@ -190,14 +207,27 @@ t AS (
   LEFT JOIN labp ON ids.pid = labp.pid)
 SELECT *, {score} AS score, {flag} AS flag_day FROM t WHERE ({score}) > 0 OR alps IS NOT NULL
 """
-    out = con.execute(sql).df()
-    return time.perf_counter() - t0, out
+    return con.execute(sql).df()
 
 
-def screen_time(folder: Path, backend: str = "duckdb", con: Any = None) -> tuple[float, pd.DataFrame]:
-    t = time.perf_counter()
-    res = run_screen(open_omop(folder, backend=backend, con=con))
-    return time.perf_counter() - t, res.people
+def screen_features(folder: Path, backend: str = "duckdb", con: Any = None) -> pd.DataFrame:
+    """The screen's engine work as run_screen does it: concept sets, unit scan, features, fetch."""
+    omop = open_omop(folder, backend=backend, con=con)
+    spec = score_spec()
+    sets = concept_sets()
+    rc = resolve(omop, sets)
+    ut = unit_table(omop, rc, sets)
+    feats = features(omop, rc, ut.factors, band_table(spec), spec, sets)
+    fetched = feats.filter((feats.score > 0) | feats.alps_first_day.notnull() | ~feats.in_person_table)
+    return omop.con.execute(fetched)
+
+
+def screen_total(folder: Path) -> pd.DataFrame:
+    return run_screen(open_omop(folder)).ranked
+
+
+def _load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -205,40 +235,55 @@ def main() -> None:
     ap.add_argument("--sizes", default="1,3,10", help="millions of measurement rows, comma-separated")
     ap.add_argument("--mpp", type=float, default=100.0, help="measurements per person")
     ap.add_argument("--data-dir", type=Path, default=Path("/tmp/alpsdx-bench-screen"))
+    ap.add_argument("--repeat", type=int, default=3, help="best of N runs per measurement")
     ap.add_argument("--spark", action="store_true", help="also time PySpark local[2] on the smallest size")
     args = ap.parse_args()
     sizes = [float(s) for s in args.sizes.split(",")]
     args.data_dir.mkdir(parents=True, exist_ok=True)
     units.factor("igg", "g/L")  # warm the UCUM registry (fixed cost, not per row)
+    threads = duckdb.connect().execute("SELECT current_setting('threads')").fetchone()[0]
+    print(f"# duckdb {duckdb.__version__}, {os.cpu_count()} cores, threads={threads}", flush=True)
     results = []
     for rows_m in sizes:
         folder = _warehouse(args.data_dir, rows_m, args.mpp)
-        screen_time(folder)  # warm-up: file metadata, first compile
-        t_raw, n = raw_scan(folder)
-        t_screen, people = screen_time(folder)
-        t_sql, hand = handwritten_sql(folder)
+        load0 = _load()
+        screen_features(folder)  # warm-up: file metadata, first compile
+        c_raw, t_raw, n = best_of(lambda f=folder: raw_scan(f), args.repeat)
+        c_scr, t_scr, people = best_of(lambda f=folder: screen_features(f), args.repeat)
+        c_sql, t_sql, hand = best_of(lambda f=folder: handwritten_sql(f), args.repeat)
+        _c_tot, t_tot, _ = best_of(lambda f=folder: screen_total(f), 1)
         mine = people[people.in_person_table.astype(bool)][["person_id", "score", "flag_day"]]
         both = mine.merge(hand[["person_id", "score", "flag_day"]], on="person_id", how="outer",
                           suffixes=("", "_sql"))
         agree = bool((both.score.fillna(-1) == both.score_sql.fillna(-1)).all()
                      and (both.flag_day.fillna(-1).astype("int64") == both.flag_day_sql.fillna(-1).astype("int64")).all())
-        r = {"rows": n, "t_screen": t_screen, "t_sql": t_sql, "t_raw": t_raw, "agree": agree}
+        r = {"rows": n, "t_screen": t_scr, "t_sql": t_sql, "t_raw": t_raw, "c_screen": c_scr, "c_sql": c_sql,
+             "agree": agree}
         results.append(r)
-        print(f"rows={n} screen_s={t_screen:.2f} handwritten_sql_s={t_sql:.2f} raw_scan_s={t_raw:.3f} "
-              f"rows_per_s={n / t_screen:.0f} ratio_to_handwritten_sql={t_screen / t_sql:.2f} "
-              f"ratio_to_raw_scan={t_screen / t_raw:.1f} ns_per_row={1e9 * t_screen / n:.0f} agree={agree}",
-              flush=True)
+        print(f"rows={n} screen_s={t_scr:.2f} handwritten_sql_s={t_sql:.2f} raw_scan_s={t_raw:.3f} "
+              f"screen_total_s={t_tot:.2f} rows_per_s={n / t_scr:.0f} "
+              f"ratio_to_handwritten_sql={t_scr / t_sql:.2f} ratio_to_raw_scan={t_scr / t_raw:.1f} "
+              f"screen_cpu_s={c_scr:.2f} handwritten_sql_cpu_s={c_sql:.2f} raw_scan_cpu_s={c_raw:.3f} "
+              f"cpu_ratio_to_handwritten_sql={c_scr / c_sql:.2f} rows_per_cpu_s={n / c_scr:.0f} "
+              f"ns_per_row={1e9 * t_scr / n:.0f} agree={agree} load={load0}->{_load()}", flush=True)
     if args.spark:
         folder = _warehouse(args.data_dir, sizes[0], args.mpp)
         con = connect_spark("local[2]")
-        screen_time(folder, "spark", con)
-        t_spark, _ = screen_time(folder, "spark", con)
-        print(f"spark rows={results[0]['rows']} screen_s={t_spark:.2f} rows_per_s={results[0]['rows'] / t_spark:.0f} "
-              f"ratio_to_duckdb={t_spark / results[0]['t_screen']:.1f}", flush=True)
+        screen_features(folder, "spark", con)
+        c_sp, t_sp, sp = best_of(lambda: screen_features(folder, "spark", con), max(1, args.repeat - 1))
+        duck = results[0]
+        same = sp.sort_values("person_id")[["person_id", "score", "flag_day"]].reset_index(drop=True)
+        ref = screen_features(folder).sort_values("person_id")[["person_id", "score", "flag_day"]].reset_index(drop=True)
+        spark_agree = bool(len(same) == len(ref) and (same.astype("float64").fillna(-1)
+                                                      == ref.astype("float64").fillna(-1)).all().all())
+        print(f"spark rows={duck['rows']} screen_s={t_sp:.2f} rows_per_s={duck['rows'] / t_sp:.0f} "
+              f"driver_cpu_s={c_sp:.2f} ratio_to_duckdb={t_sp / duck['t_screen']:.1f} "
+              f"agree_with_duckdb={spark_agree} load={_load()}", flush=True)
     last = results[-1]
     print(f"RESULT ratio_to_handwritten_sql={last['t_screen'] / last['t_sql']:.2f} "
           f"rows_per_s={last['rows'] / last['t_screen']:.0f} ratio_to_raw_scan={last['t_screen'] / last['t_raw']:.1f} "
-          f"rows={last['rows']} agree={last['agree']}")
+          f"cpu_ratio_to_handwritten_sql={last['c_screen'] / last['c_sql']:.2f} rows={last['rows']} "
+          f"agree={last['agree']}")
 
 
 if __name__ == "__main__":

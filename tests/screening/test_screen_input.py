@@ -163,3 +163,19 @@ def test_one_expression_without_stages_gives_the_same_features() -> None:
     assert len(staged) == 4
     pd.testing.assert_frame_equal(staged.reset_index(drop=True), single[staged.columns].reset_index(drop=True),
                                   check_dtype=False)
+
+
+def test_unit_lookup_joins_only_on_measurement_key_columns_that_vary(tmp_path: Path) -> None:
+    from alpsdx.screening.concepts import resolve
+    from alpsdx.screening.features import unit_table
+    from alpsdx.screening.synthetic import generate
+
+    omop = open_omop(EXTRACT)  # concept ids 0 in every row: they cannot tell rows apart
+    cols = set(unit_table(omop, resolve(omop)).factors.columns)
+    assert {"l_msrc", "l_usrc"} <= cols and not {"l_cid", "l_ucid"} & cols
+    folder = tmp_path / "vocab"
+    generate(folder, persons=40, alps_rate=0.1, seed=3, measurements_per_person=4, vocabulary=True)
+    omop = open_omop(folder)
+    ut = unit_table(omop, resolve(omop))
+    assert {"l_cid", "l_ucid"} <= set(ut.factors.columns)  # standard concept ids vary: joined on
+    assert ut.factors.f_analyte.nunique() >= 4

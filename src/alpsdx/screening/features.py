@@ -66,7 +66,7 @@ SEXES = ("female", "male", "unknown")
 class UnitTable:
     """Conversion factors for the (analyte, unit) pairs present, and what could not convert."""
 
-    factors: pd.DataFrame  # analyte, unit_key, factor
+    factors: pd.DataFrame  # lookup: the varying key columns (l_cid, l_msrc, l_ucid, l_usrc), f_analyte, factor
     report: pd.DataFrame  # analyte, unit_key, unit_ucum, rows, convertible, reason
 
 
@@ -150,6 +150,13 @@ def unit_table(omop: OmopTables, rc: ResolvedConcepts, sets: ConceptSets | None 
         "l_cid": ok.k_cid.astype("int64"), "l_msrc": ok.k_msrc.astype(str), "l_ucid": ok.k_ucid.astype("int64"),
         "l_usrc": ok.k_usrc.astype(str), "f_analyte": ok.analyte.astype(str), "factor": ok.factor.astype("float64"),
     }).reset_index(drop=True)
+    # A key column holding one value in every measurement row cannot tell rows apart: it is left
+    # out of the lookup, so the main pass joins on fewer (often no integer) columns. Exact, since
+    # ``keys`` lists every key present in the table.
+    constant = [c for c in KEY_COLUMNS if keys[c].nunique(dropna=False) <= 1]
+    if len(constant) == len(KEY_COLUMNS):
+        constant.remove("k_msrc")
+    factors = factors.drop(columns=["l" + c[1:] for c in constant])
     report = (full.assign(unit_key=full.unit_key.astype(object))
               .groupby(["analyte", "unit_key", "convertible", "reason"], dropna=False, as_index=False)
               .agg(rows=("rows", "sum"), no_value=("no_value", "sum")))
@@ -336,15 +343,15 @@ def lab_features(
                + bands.b_age.astype("int64")),
     )[["bk", "low", "high"]]
     mk = _measurement_keys(omop)
+    mk = mk.filter(mk.v.notnull())  # before the join: pushed down to the scan
     fac = ibis.memtable(fac_df)
-    x = mk.join(fac, [mk.k_cid == fac.l_cid, mk.k_msrc == fac.l_msrc, mk.k_ucid == fac.l_ucid,
-                      mk.k_usrc == fac.l_usrc])
-    x = x.select(person_id=x.person_id, d=x.d, a=x.a_code, val=x.v * x.factor)
-    x = x.filter(x.val.notnull())
+    on = [mk[k] == fac["l" + k[1:]] for k in KEY_COLUMNS if "l" + k[1:] in fac_df.columns]
+    x = mk.join(fac, on)
+    x = x.select(person_id=x.person_id, e=_day(x.d), ym=x.d.year() * 12 + x.d.month() - 1, a=x.a_code,
+                 val=x.v * x.factor)
     x = x.join(persons, x.person_id == persons.pp_id, how="left")
-    ym = x.d.year() * 12 + x.d.month() - 1
-    age_m = ibis.least(ibis.greatest(ym - x.birth_ym, 0), AGE_MONTHS_MAX)
-    x = x.select(person_id=x.person_id, e=_day(x.d), ym=ym, a=x.a, val=x.val,
+    age_m = ibis.least(ibis.greatest(x.ym - x.birth_ym, 0), AGE_MONTHS_MAX)
+    x = x.select(person_id=x.person_id, e=x.e, a=x.a, val=x.val,
                  b_key=x.a * 10_000 + x.sex_id.coalesce(2) * (AGE_MONTHS_MAX + 1) + age_m)
     # (filter between a select over a join and the next join: see _unit_key)
     x = x.filter(x.person_id.notnull())
@@ -354,15 +361,14 @@ def lab_features(
     def is_(name: str) -> ir.BooleanValue:
         return lb.a == code.get(name, -1)
 
-    dnt_codes = [code[a] for a in spec.dnt_thresholds if a in code]
-    dnt_th = ibis.cases(*[(is_(a), ibis.literal(v, "float64")) for a, v in spec.dnt_thresholds.items()],
-                        else_=ibis.null("float64"))
-    is_dnt = lb.a.isin(dnt_codes or [-1])
-    low = (lb.val < lb.low).fill_null(False)
-    is_low = (is_("hemoglobin") | is_("anc") | is_("platelets")) & low
-    igg_high = is_("igg") & (lb.val > lb.high).fill_null(False)
+    # (a CASE condition that is null counts as false: no fill_null needed per row)
+    dnt = {code[a]: v for a, v in spec.dnt_thresholds.items() if a in code}
+    is_dnt = lb.a.isin(list(dnt) or [-1])
+    dnt_high = ibis.or_(*[(lb.a == c) & (lb.val >= v) for c, v in dnt.items()]) if dnt else ibis.literal(False)
+    cyto_codes = [code.get(a, -1) for a in ("hemoglobin", "anc", "platelets")]
+    is_low = lb.a.isin(cyto_codes) & (lb.val < lb.low)
+    igg_high = is_("igg") & (lb.val > lb.high)
     b12_high = is_("vitamin_b12") & (lb.val > spec.b12_ng_per_l)
-    dnt_high = is_dnt & (lb.val >= dnt_th).fill_null(False)
 
     def when(cond: ir.BooleanValue, val: ir.Value, typ: str) -> ir.Value:
         return ibis.cases((cond, val), else_=ibis.null(typ))
@@ -380,9 +386,9 @@ def lab_features(
         platelets_min=when(is_("platelets"), lb.val, "float64").min(),
         anc_min=when(is_("anc"), lb.val, "float64").min(),
         lymphocytes_min=when(is_("lymphocytes_abs"), lb.val, "float64").min(),
-        hb_low=when(is_low & is_("hemoglobin"), 1, "int64").max(),
-        plt_low=when(is_low & is_("platelets"), 1, "int64").max(),
-        anc_low=when(is_low & is_("anc"), 1, "int64").max(),
+        hb_low=when(is_("hemoglobin") & (lb.val < lb.low), 1, "int64").max(),
+        plt_low=when(is_("platelets") & (lb.val < lb.low), 1, "int64").max(),
+        anc_low=when(is_("anc") & (lb.val < lb.low), 1, "int64").max(),
         lab_low_first_day=when(is_low, lb.e, "int64").min(),
         lab_low_last_day=when(is_low, lb.e, "int64").max(),
     )
