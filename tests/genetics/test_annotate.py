@@ -138,11 +138,13 @@ def test_codon_across_a_junction_is_reported_as_spanning_both_exons() -> None:
                and "c.506-c.507 in exon 6" in c for c in a.considerations)
 
 
-def test_genes_without_a_sourced_exon_table_say_what_was_searched() -> None:
-    for v in (Variant(gene="FASLG", hgvs_p="p.Arg202Ser"), Variant(gene="CASP10", hgvs_c="c.1228G>A")):
-        a = annotate(v)
-        assert a.exon is None and a.intron is None
-        assert (a.exon_basis or "").startswith("not computed") and "Searched" in (a.exon_basis or "")
+def test_faslg_and_casp10_exons_from_their_cited_tables() -> None:
+    a = annotate(Variant(gene="FASLG", hgvs_p="p.Arg202Ser"))   # codon 202 = c.604-606, exon 4 (c.452-846)
+    assert (a.exon, a.intron) == ("4/4", None) and "NM_000639.3" in (a.exon_basis or "")
+    assert "ccds_faslg_1304" in a.citations
+    b = annotate(Variant(gene="CASP10", hgvs_c="c.1228G>A"))    # exon 9 = c.923-1415 of NM_032977.4
+    assert (b.exon, b.intron) == ("9/10", None) and "NM_032977.4" in (b.exon_basis or "")
+    assert "ccds_casp10_2340" in b.citations
 
 
 def test_r250_note_from_price_2014() -> None:

@@ -342,7 +342,8 @@ def _skipping_note(table: dom.ExonTable, ci: Interpretation | None) -> str | Non
     """For a canonical splice-site change (+1/+2, -1/-2): what skipping the adjacent exon does.
 
     Donor sites (c.N+1/+2) belong to the exon ending at c.N, acceptor sites (c.N-1/-2) to
-    the exon starting at c.N; only internal exons are considered. The reading-frame effect
+    the exon starting at c.N; only internal exons that hold neither the start nor the stop
+    codon are considered (e.g. not CASP10 exon 2, which holds the ATG). The reading-frame effect
     follows from the exon length in the cited table; whether the exon is skipped (rather
     than a cryptic site used or the transcript decayed) needs RNA studies.
     """
@@ -356,6 +357,8 @@ def _skipping_note(table: dom.ExonTable, ci: Interpretation | None) -> str | Non
     for n, lo, hi in table.rows:
         if lo is None or hi is None:
             continue  # first/last exon: skipping is not a simple in-frame question
+        if lo < 2 or hi > table.cds_length - 3:
+            continue  # holds the start or stop codon (or only UTR): not a frame question either
         if (offset > 0 and hi == base) or (offset < 0 and lo == base):
             length = hi - lo + 1
             first, last = (lo + 2) // 3, (hi + 2) // 3
