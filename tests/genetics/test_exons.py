@@ -266,7 +266,7 @@ def _c_of(segments: list[list[int]], g: int) -> int | None:
     return None
 
 
-@pytest.mark.parametrize("gene", ["FASLG", "CASP10"])
+@pytest.mark.parametrize("gene", ["FAS", "FASLG", "CASP10"])
 def test_table_is_the_cumulative_length_of_the_cited_grch38_cds_segments(gene: str) -> None:
     t = exon_table(gene)
     assert t is not None
@@ -410,3 +410,11 @@ def test_no_skipping_note_for_exons_holding_the_start_codon_or_first_and_last(hg
     # CASP10 exon 2 holds the ATG (c.-7-c.347): skipping it is not an in-frame question
     a = annotate(parse_hgvs(hgvs, gene))
     assert a.intron is not None and not any("is skipped" in c for c in a.considerations)
+
+
+def test_fas_clinvar_intronic_g_position_matches_the_cited_segments() -> None:
+    # ClinVar VCV 16498: NC_000010.11:g.89007839dupT = NM_000043.5:c.334+2dupT
+    segs = gene_map("FAS")["exon_table"]["grch38_cds"]["segments"]
+    exon3_end = segs[2][1]
+    assert _c_of(segs, exon3_end) == 334 and 89007839 - exon3_end == 2
+    assert _c_of(segs, 89007839) is None  # intronic: not in any CDS segment
