@@ -418,3 +418,11 @@ def test_fas_clinvar_intronic_g_position_matches_the_cited_segments() -> None:
     exon3_end = segs[2][1]
     assert _c_of(segs, exon3_end) == 334 and 89007839 - exon3_end == 2
     assert _c_of(segs, 89007839) is None  # intronic: not in any CDS segment
+
+
+def test_casp10_exon_numbers_carry_the_untranslated_exon_1_caveat() -> None:
+    a = annotate(parse_hgvs("NP_116759.2:p.Ile406Leu"))
+    assert a.exon == "9/10"
+    assert any("untranslated exon 1 of NM_032977.4" in c and "one less" in c for c in a.considerations)
+    for hgvs in ("NM_000639.3:c.466A>G", "NM_000043.6:c.779A>G"):  # no such caveat for FASLG/FAS
+        assert not any("untranslated exon 1" in c for c in annotate(parse_hgvs(hgvs)).considerations)

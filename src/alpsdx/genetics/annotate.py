@@ -312,6 +312,8 @@ def _exon_call(
     if loc.problem:
         notes.append(f"exon not computed: {loc.problem}")
         return _ExonCall(exon, intron, basis or f"not computed: {loc.problem}", notes, [])
+    if table.note:
+        notes.append(table.note)
     computed = (
         f"exon {loc.exon}" if loc.exon and not loc.intron
         else f"intron {loc.intron}" if loc.intron and not loc.exon

@@ -155,6 +155,7 @@ class ExonTable:
     rows: tuple[tuple[int, int | None, int | None], ...]
     citations: tuple[str, ...]
     basis: str
+    note: str | None = None  # shown with every exon computed from the table (numbering caveats)
 
     @property
     def exon_count(self) -> int:
@@ -252,6 +253,7 @@ def exon_table(gene: str) -> ExonTable | None:
         rows=rows,
         citations=tuple(str(c) for c in t["citations"]),
         basis=str(t["basis"]),
+        note=str(t["note"]) if t.get("note") else None,
     )
 
 
