@@ -186,6 +186,38 @@ def test_value_without_quantity_is_a_warning() -> None:
     assert any(w.resource == "Observation/o-str" and w.path == "valueString" for w in warnings)
 
 
+def _q(value: float, unit: str = "mg/dL") -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
+
+
+def test_the_labs_reference_range_is_imported() -> None:
+    obs = _igg("o-rr")
+    obs["referenceRange"] = [{"low": _q(700), "high": _q(1600)}]
+    case, warnings = bundle_to_case(_mini(obs))
+    rr = case.observations[0].reference_range
+    assert rr is not None and (rr.low, rr.high) == (700.0, 1600.0)
+    assert warnings == []
+    upper_only = _igg("o-hi")
+    upper_only["referenceRange"] = [{"high": _q(1600)}]
+    rr = bundle_to_case(_mini(upper_only))[0].observations[0].reference_range
+    assert rr is not None and (rr.low, rr.high) == (None, 1600.0)
+
+
+@pytest.mark.parametrize(("ranges", "path"), [
+    ([{"low": _q(7, "g/L"), "high": _q(16, "g/L")}], "referenceRange.low"),  # another unit: not converted here
+    ([{"low": _q(700), "appliesTo": [{"text": "adults"}]}], "referenceRange"),  # population-specific
+    ([{"low": _q(700)}, {"high": _q(1600)}], "referenceRange"),  # several intervals
+    ([{"text": "see report"}], "referenceRange"),  # no number
+])
+def test_a_reference_range_alpsdx_cannot_use_is_a_warning(ranges: list[dict[str, Any]], path: str) -> None:
+    obs = _igg("o-rr2")
+    obs["referenceRange"] = ranges
+    case, warnings = bundle_to_case(_mini(obs))
+    assert case.observations[0].reference_range is None
+    assert case.observations[0].value == 1500  # the result itself is kept
+    assert any(w.resource == "Observation/o-rr2" and w.path == path for w in warnings)
+
+
 def test_resources_to_case_reads_a_plain_list() -> None:
     patient = {"resourceType": "Patient", "id": "p1", "gender": "male"}
     case, _ = resources_to_case([patient, _igg("o1", value=1700)])

@@ -119,6 +119,10 @@ def _lab(obs: Observation, rid: str, subject: dict[str, str]) -> dict[str, Any]:
     }
     if obs.date is not None:
         res["effectiveDateTime"] = obs.date.isoformat()
+    if obs.reference_range is not None:  # the performing lab's interval, in the result's unit
+        rr = obs.reference_range
+        res["referenceRange"] = [{k: _quantity(v, obs.unit) for k, v in (("low", rr.low), ("high", rr.high))
+                                  if v is not None}]
     ext = []
     if obs.source:
         ext.append(_ext("source", valueString=obs.source))

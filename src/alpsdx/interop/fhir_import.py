@@ -409,6 +409,9 @@ def _observation(res: Mapping[str, Any], st: _State, label: str) -> None:
         st.warn(label, "valueQuantity.comparator",
                 f"{analyte}: value is '{q['comparator']} {q['value']}'; imported as {q['value']} (the comparator has no field)")
     data: dict[str, Any] = {"analyte": analyte, "value": q["value"], "unit": unit, "date": _obs_date(res, label)}
+    rr = _reference_range(res, unit, analyte, label, st)
+    if rr is not None:
+        data["reference_range"] = rr
     src = _ext_value(res, "source")
     if src is not None:
         data["source"] = src
@@ -420,6 +423,34 @@ def _observation(res: Mapping[str, Any], st: _State, label: str) -> None:
     except ValidationError as exc:
         raise _model_error(exc, f"{label}.valueQuantity") from None
     st.observations.append((label, obs))
+
+
+def _reference_range(res: Mapping[str, Any], unit: str, analyte: str, label: str, st: _State) -> dict[str, Any] | None:
+    """The lab's interval from ``referenceRange`` (low/high in the result's unit), else None.
+
+    Only a numeric low/high in the same unit as the value is taken (one interval; an
+    age- or sex-specific list, ``text``-only ranges or another unit are reported, not guessed).
+    """
+    ranges = [r for r in res.get("referenceRange", ()) or () if isinstance(r, Mapping)]
+    if not ranges:
+        return None
+    if len(ranges) > 1 or ranges[0].get("appliesTo") or ranges[0].get("age"):
+        st.warn(label, "referenceRange", f"{analyte}: several or population-specific reference ranges; not imported")
+        return None
+    out: dict[str, Any] = {}
+    for end in ("low", "high"):
+        q = ranges[0].get(end)
+        if not isinstance(q, Mapping) or q.get("value") is None:
+            continue
+        if (_quantity_unit(q) or unit) != unit:
+            st.warn(label, f"referenceRange.{end}", f"{analyte}: reference range in {_quantity_unit(q)}, "
+                    f"result in {unit}; not imported")
+            return None
+        out[end] = q["value"]
+    if not out:
+        st.warn(label, "referenceRange", f"{analyte}: reference range without a numeric low or high; not imported")
+        return None
+    return out
 
 
 def _vital(field_name: str, res: Mapping[str, Any], st: _State, label: str) -> None:
