@@ -426,3 +426,20 @@ def test_casp10_exon_numbers_carry_the_untranslated_exon_1_caveat() -> None:
     assert any("untranslated exon 1 of NM_032977.4" in c and "one less" in c for c in a.considerations)
     for hgvs in ("NM_000639.3:c.466A>G", "NM_000043.6:c.779A>G"):  # no such caveat for FASLG/FAS
         assert not any("untranslated exon 1" in c for c in annotate(parse_hgvs(hgvs)).considerations)
+
+
+@pytest.mark.parametrize("gene", ["FAS", "FASLG", "CASP10"])
+def test_mane_transcript_extent_encloses_the_cds(gene: str) -> None:
+    cds = gene_map(gene)["exon_table"]["grch38_cds"]
+    mane = cds["mane_transcript"]
+    assert knowledge.resolve_citation(mane["citation"])
+    assert mane["start"] < cds["segments"][0][0] and cds["segments"][-1][1] < mane["end"]
+
+
+def test_casp10_mane_transcript_starts_in_the_untranslated_exon_1() -> None:
+    cds = gene_map("CASP10")["exon_table"]["grch38_cds"]
+    (e1_start, e1_end), (e2_start, _) = cds["utr5_exons"]
+    mane = cds["mane_transcript"]
+    # the MANE transcript begins inside GENCODE exon 1, upstream of intron 1 and the ATG exon
+    assert e1_start <= mane["start"] <= e1_end < e2_start
+    assert e2_start - mane["start"] > 2000
