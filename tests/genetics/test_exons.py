@@ -443,3 +443,13 @@ def test_casp10_mane_transcript_starts_in_the_untranslated_exon_1() -> None:
     # the MANE transcript begins inside GENCODE exon 1, upstream of intron 1 and the ATG exon
     assert e1_start <= mane["start"] <= e1_end < e2_start
     assert e2_start - mane["start"] > 2000
+
+
+def test_casp10_vcf_exon_checked_against_the_table() -> None:
+    v = Variant(gene="CASP10", hgvs_c="NM_032977.4:c.853C>T", hgvs_p="p.Leu285Phe")
+    good = annotate(v, exon="8/10")
+    assert "agrees with the cited exon table (exon 8/10)" in (good.exon_basis or "")
+    coding_only = annotate(v, exon="7/9")  # a coding-exon count, one less
+    assert coding_only.exon == "7/9"
+    assert any("VCF annotation gives exon 7/9" in c and "exon 8/10" in c for c in coding_only.considerations)
+    assert any("one less" in c for c in coding_only.considerations)
