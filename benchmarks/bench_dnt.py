@@ -1,13 +1,17 @@
 """Benchmark: DNT from a raw FCS file, alpsdx vs FlowKit vs a raw numpy read (one run).
 
-A synthetic 1,000,000-event x 12-channel FCS 3.1 file (alpsdx.flow.synthetic, $SPILLOVER
-written) goes through read -> compensate -> logicle -> full gating:
+A synthetic 1,000,000-event x 12-channel FCS 3.1 file (alpsdx.flow.synthetic, float32 DATA,
+$SPILLOVER written) goes through read -> compensate -> logicle -> full gating:
 
-* alpsdx: ``read_fcs`` + ``analyse_data`` (automated gating; gates placed from the data);
+* alpsdx: ``analyse_fcs`` (what ``alpsdx dnt`` runs: read_fcs keeping float32 DATA as
+  float32, compensation of the gated channels, automated gating with gates placed from the
+  data, QC) with the plotting columns dropped (``keep_columns=False``);
 * FlowKit: ``Sample`` (flowio read) + ``GatingStrategy.gate_sample`` with the very same
   gates (exported by ``alpsdx.flow.gating.to_flowkit``; compensation from the file's
   $SPILLOVER, logicle transform) - its counts must equal ours or the run fails;
-* raw read: ``np.fromfile`` of the DATA segment (float32) reshaped to events x channels.
+* raw read (the baseline): ``np.fromfile`` of the DATA segment ($BEGINDATA, $TOT x $PAR
+  values) in the stored dtype ($DATATYPE/$BYTEORD/$PnB: little-endian float32 here),
+  reshaped to the events x channels matrix - reading the bytes and nothing else.
 
 Timings are the best of ``--repeat`` runs, in CPU time (process_time, every thread of this
 process) and in wall time. The ratios in RESULT use CPU time: the development machine is
@@ -19,10 +23,11 @@ event matrix. Run by hand:
     .venv/bin/python benchmarks/bench_dnt.py [--events 1000000] [--repeat 3]
 
 The last line is ``RESULT speedup_vs_flowkit=... ratio_to_raw_read=... peak_mem_ratio=...``
-(CPU-time ratios) followed by the same ratios in wall time (``*_wall``) and the whole
-pipeline over the raw read (``pipeline_to_raw_read``, CPU and wall): ratio_to_raw_read is
-alpsdx's reader (read_fcs, which also converts to float64 and applies $PnE/$PnG) over the
-raw read; the whole pipeline (read + compensate + logicle + gating) is the second figure.
+(CPU-time ratios) followed by the same ratios in wall time (``*_wall``), the whole pipeline
+over the raw read (``pipeline_to_raw_read``, CPU and wall) and the reader the pipeline uses
+over the raw read (``reader_f32_to_raw_read``). ratio_to_raw_read is alpsdx's reader with
+its defaults (read_fcs: float64 events, $PnE/$PnG/$TIMESTEP applied) over the raw read; the
+whole pipeline (read + compensate + logicle + gating + QC) is ``pipeline_to_raw_read``.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ def main() -> None:
 
     from alpsdx.flow.fcs import read_fcs
     from alpsdx.flow.gating import to_flowkit
-    from alpsdx.flow.pipeline import analyse_data
+    from alpsdx.flow.pipeline import analyse_fcs
     from alpsdx.flow.synthetic import SyntheticSpec, write_synthetic
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,24 +66,28 @@ def main() -> None:
         print(f"generated {path.name}: {args.events:,} events in {time.perf_counter() - t0:.1f} s, "
               f"{path.stat().st_size / 1e6:.1f} MB")
 
-        # -- raw numpy read of the DATA segment
+        # -- raw numpy read of the DATA segment, in its stored dtype
         first = read_fcs(path)
         n, p = first.events.shape
         begin = int(first.text["$BEGINDATA"])
+        stored = _stored_dtype(first.text, p)
         matrix_bytes = n * p * 8
-        print(f"events x channels: {n:,} x {p}  (float64 matrix {matrix_bytes / 1e6:.0f} MB)")
+        print(f"events x channels: {n:,} x {p}  (stored {stored.str}; float64 matrix "
+              f"{matrix_bytes / 1e6:.0f} MB)")
         del first
 
         def raw() -> np.ndarray:
-            return np.fromfile(path, dtype="<f4", count=n * p, offset=begin).reshape(n, p)
+            return np.fromfile(path, dtype=stored, count=n * p, offset=begin).reshape(n, p)
 
         t_raw, w_raw, _ = best_of(raw, args.repeat)
 
-        # -- alpsdx: read alone, then the whole pipeline
+        # -- alpsdx: the reader alone (defaults, and as the pipeline calls it), then the
+        #    whole pipeline
         t_read, w_read, _ = best_of(lambda: read_fcs(path), args.repeat)
+        t_read32, w_read32, _ = best_of(lambda: read_fcs(path, keep_float32=True), args.repeat)
 
         def ours() -> Any:
-            return analyse_data(read_fcs(path), keep_columns=False)
+            return analyse_fcs(path, keep_columns=False)
 
         t_ours, w_ours, res = best_of(ours, args.repeat)
 
@@ -107,11 +116,12 @@ def main() -> None:
     print(f"truth DNT {truth.dnt_pct_lymphocytes:.3f} % of lymphocytes; alpsdx "
           f"{d['dnt_pct_lymphocytes']:.3f} % (CI {d['dnt_pct_lymphocytes_ci'][0]:.3f}-"
           f"{d['dnt_pct_lymphocytes_ci'][1]:.3f}); FlowKit counts identical: {fk_counts['dnt']:,} DNT")
-    print(f"{'':24s}{'CPU ms':>10s}{'wall ms':>10s}")
+    print(f"{'':26s}{'CPU ms':>10s}{'wall ms':>10s}")
     for label, c, w in (("raw numpy read", t_raw, w_raw), ("alpsdx read_fcs", t_read, w_read),
+                        ("alpsdx read_fcs float32", t_read32, w_read32),
                         ("alpsdx full pipeline", t_ours, w_ours),
                         ("FlowKit same gates", t_fk, w_fk)):
-        print(f"{label:24s}{c * 1e3:10.1f}{w * 1e3:10.1f}")
+        print(f"{label:26s}{c * 1e3:10.1f}{w * 1e3:10.1f}")
     print(f"alpsdx reader / raw read:       {t_read / t_raw:6.2f} x CPU  {w_read / w_raw:6.2f} x wall")
     print(f"alpsdx pipeline / raw read:     {t_ours / t_raw:6.2f} x CPU  {w_ours / w_raw:6.2f} x wall")
     print(f"FlowKit / alpsdx pipeline:      {t_fk / t_ours:6.2f} x CPU  {w_fk / w_ours:6.2f} x wall")
@@ -119,7 +129,19 @@ def main() -> None:
     print(f"RESULT speedup_vs_flowkit={t_fk / t_ours:.2f} ratio_to_raw_read={t_read / t_raw:.2f} "
           f"peak_mem_ratio={peak / matrix_bytes:.2f} speedup_vs_flowkit_wall={w_fk / w_ours:.2f} "
           f"ratio_to_raw_read_wall={w_read / w_raw:.2f} pipeline_to_raw_read={t_ours / t_raw:.2f} "
-          f"pipeline_to_raw_read_wall={w_ours / w_raw:.2f}")
+          f"pipeline_to_raw_read_wall={w_ours / w_raw:.2f} "
+          f"reader_f32_to_raw_read={t_read32 / t_raw:.2f}")
+
+
+def _stored_dtype(text: Any, p: int) -> np.dtype:
+    """The DATA segment's dtype from $DATATYPE, $BYTEORD and $PnB (one width for all)."""
+    kind = text["$DATATYPE"].strip().upper()
+    widths = {int(text[f"$P{i}B"]) for i in range(1, p + 1)}
+    if len(widths) != 1 or kind not in "IFD":
+        raise SystemExit(f"raw read needs one numeric width, got {kind} {sorted(widths)}")
+    order = "<" if text["$BYTEORD"].strip().startswith("1") else ">"
+    code = {"F": "f", "D": "f", "I": "u"}[kind]
+    return np.dtype(f"{order}{code}{widths.pop() // 8}")
 
 
 if __name__ == "__main__":

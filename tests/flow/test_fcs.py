@@ -346,3 +346,27 @@ def test_free_ascii_separators_and_a_bad_value_named():
     with pytest.raises(FCSError) as exc:
         read_fcs_bytes(data.replace(plain, mixed.replace(b"6.25", b"6.2x")))
     assert exc.value.field == "DATA" and exc.value.value == "6.2x"
+
+
+def test_keep_float32_is_lossless_and_leaves_timestep_to_the_caller():
+    """read_fcs(keep_float32=True) keeps float DATA as float32 (the stored values exactly);
+    a $TIMESTEP is left pending rather than rounded; $PnG or $PnE, or integer DATA, give the
+    usual float64 events."""
+    rng = np.random.default_rng(12)
+    ev = rng.normal(1e4, 5e3, size=(500, 3)).astype(np.float32).astype(np.float64)
+    ev[:, 2] = np.arange(500)
+    data = build(Spec(ev, ["FSC-A", "CD3", "Time"], datatype="F", bits=[32] * 3,
+                      extra={"$TIMESTEP": "0.01"}))
+    ref = read_fcs_bytes(data)
+    kept = read_fcs_bytes(data, keep_float32=True)
+    assert ref.events.dtype == np.float64 and kept.events.dtype == np.float32
+    assert ref.time_step_pending == 1.0 and kept.time_step_pending == 0.01
+    np.testing.assert_array_equal(kept.events[:, :2], ref.events[:, :2])
+    np.testing.assert_array_equal(kept.events[:, 2].astype(np.float64) * 0.01, ref.events[:, 2])
+    gained = build(Spec(ev, ["FSC-A", "CD3", "Time"], datatype="F", bits=[32] * 3,
+                        png=["1", "2.0", "1"]))
+    g = read_fcs_bytes(gained, keep_float32=True)
+    assert g.events.dtype == np.float64 and g.time_step_pending == 1.0
+    np.testing.assert_array_equal(g.events, read_fcs_bytes(gained).events)
+    ints = build(Spec(_ints(50, 2, 1000), ["A", "B"], datatype="I", bits=[16, 16]))
+    assert read_fcs_bytes(ints, keep_float32=True).events.dtype == np.float64

@@ -417,3 +417,21 @@ def test_cell_labels_are_exact_for_cells_away_from_edges():
         inside = np.asarray(fu_pip(poly, pts), dtype=bool).reshape(g, g, 25)
         sure = cell != -1
         assert (inside[sure] == (cell[sure] == 1)[:, None]).all()
+
+
+def test_float32_read_gives_the_float64_results(synthetic):
+    """analyse_fcs keeps float DATA as float32 (lossless) and computes in float64: gates,
+    thresholds, QC flags and every mask equal those from the float64 events of read_fcs."""
+    from alpsdx.flow.pipeline import analyse_data
+
+    path, _ = synthetic[2.5]
+    fast = analyse_fcs(path)
+    assert fast.columns[next(iter(fast.columns))].dtype in (np.float32, np.float64)
+    ref = analyse_data(read_fcs(path))
+    assert read_fcs(path, keep_float32=True).events.dtype == np.float32
+    a, b = fast.to_dict(), ref.to_dict()
+    assert a == b
+    for name, m in ref.gating.masks.items():
+        np.testing.assert_array_equal(fast.gating.masks[name], m)
+    time = next(c for c in fast.columns if c.lower() == "time")
+    np.testing.assert_array_equal(fast.columns[time], ref.columns[time])

@@ -68,10 +68,14 @@ class FCSData:
     version: str  # "FCS2.0" | "FCS3.0" | "FCS3.1" | "FCS3.2"
     text: Mapping[str, str]  # TEXT (+ supplemental TEXT); keys upper-case with '$' kept
     channels: tuple[Channel, ...]
-    events: np.ndarray  # float64 (n_events, n_channels); $PnE, $PnG, $TIMESTEP applied
+    events: np.ndarray  # float64 (n_events, n_channels), column-major; $PnE, $PnG,
+    # $TIMESTEP applied (float32 from read_fcs(keep_float32=True): see time_step_pending)
     dataset_index: int
     n_datasets: int
     _pnn_lookup: Mapping[str, int] = field(default_factory=dict, repr=False)
+    # keep_float32 reads leave a $TIMESTEP unapplied rather than round the scaled Time values
+    # to float32: multiply the Time column by this (in float64) for the scaled values
+    time_step_pending: float = 1.0
 
     @property
     def n_events(self) -> int:
@@ -154,6 +158,7 @@ def read_fcs(
     ignore_offset_error: bool = False,
     ignore_offset_discrepancy: bool = False,
     preprocess: bool = True,
+    keep_float32: bool = False,
 ) -> FCSData:
     """Read data set `dataset` (0-based, default the first) of the FCS file at `path`.
 
@@ -161,7 +166,11 @@ def read_fcs(
     bug); `ignore_offset_discrepancy` uses the TEXT offsets when HEADER and TEXT disagree.
     Both default to refusing, as flowio does. `preprocess=False` leaves the stored values
     unscaled (no $PnE/$PnG/$TIMESTEP; integer masking still applies), like flowio's
-    ``as_array(preprocess=False)``.
+    ``as_array(preprocess=False)``. `keep_float32=True` keeps 32-bit float DATA ($DATATYPE F)
+    as float32 events when no $PnE or $PnG scales it: the same values exactly, in half the
+    memory (otherwise events are float64 as always). A $TIMESTEP is then left unapplied
+    rather than rounded: ``time_step_pending`` holds it, for the caller to multiply the Time
+    column by in float64.
     """
     p = Path(path)
     try:
@@ -185,6 +194,7 @@ def read_fcs(
             ignore_offset_error=ignore_offset_error,
             ignore_offset_discrepancy=ignore_offset_discrepancy,
             preprocess=preprocess,
+            keep_float32=keep_float32,
         )
     finally:
         if isinstance(data, mmap.mmap):
@@ -200,6 +210,7 @@ def read_fcs_bytes(
     ignore_offset_error: bool = False,
     ignore_offset_discrepancy: bool = False,
     preprocess: bool = True,
+    keep_float32: bool = False,
 ) -> FCSData:
     """Read data set `dataset` of an FCS file held in memory (see `read_fcs`)."""
     buf = memoryview(data).cast("B") if not isinstance(data, bytes) else data
@@ -219,10 +230,17 @@ def read_fcs_bytes(
     start, stop = _data_offsets(
         buf, base, header, text, ignore_offset_discrepancy=ignore_offset_discrepancy
     )
+    step: float | None = 1.0
+    if keep_float32 and preprocess:
+        step = None if _scales_values(channels) else _pending_time_step(text, channels)
     events = _decode(
-        buf, base, start, stop, text, channels, ignore_offset_error=ignore_offset_error
+        buf, base, start, stop, text, channels, ignore_offset_error=ignore_offset_error,
+        keep_float32=keep_float32 and step is not None,
     )
-    if preprocess:
+    pending = 1.0
+    if events.dtype == np.float32:
+        pending = step if step is not None else 1.0  # nothing else to scale
+    elif preprocess:
         _scale(events, text, channels)
     return FCSData(
         path=name,
@@ -233,6 +251,7 @@ def read_fcs_bytes(
         dataset_index=dataset,
         n_datasets=n,
         _pnn_lookup=MappingProxyType({c.pnn: i for i, c in enumerate(channels)}),
+        time_step_pending=pending,
     )
 
 
@@ -583,7 +602,7 @@ def _col_width(c: Channel) -> int:
 
 def _decode(
     buf: bytes, base: int, start: int, stop: int, text: Mapping[str, str],
-    channels: list[Channel], *, ignore_offset_error: bool,
+    channels: list[Channel], *, ignore_offset_error: bool, keep_float32: bool = False,
 ) -> np.ndarray:
     tot = _kw_int(text, "$TOT")
     par = len(channels)
@@ -636,6 +655,8 @@ def _decode(
         if code is not None:
             arr = np.frombuffer(buf, dtype=np.dtype(order + code), count=tot * par, offset=off)
             arr = arr.reshape(tot, par)
+            if keep_float32 and kind == "F":
+                return _to_columns(arr, np.float32)
             out = _to_f64_columns(arr)
             if kind == "I":
                 _mask_int(out, arr, channels, list(range(par)))
@@ -656,7 +677,12 @@ def _decode(
 def _to_f64_columns(arr: np.ndarray, block: int = 4096) -> np.ndarray:
     """float64 column-major copy of a row-major (events x channels) array, converted in
     blocks of rows that stay in cache (a plain transposing copy is several times slower)."""
-    out = np.empty(arr.shape, dtype=np.float64, order="F")
+    return _to_columns(arr, np.float64, block)
+
+
+def _to_columns(arr: np.ndarray, dtype: type[np.floating], block: int = 4096) -> np.ndarray:
+    """Column-major copy of a row-major array in ``dtype``, in cache-sized blocks of rows."""
+    out = np.empty(arr.shape, dtype=dtype, order="F")
     for r in range(0, arr.shape[0], block):
         out[r : r + block] = arr[r : r + block]
     return out
@@ -773,6 +799,35 @@ def _decode_ascii(
 
 
 # ---------------------------------------------------------------------------- scaling
+
+
+def _scales_values(channels: list[Channel]) -> bool:
+    """Whether :func:`_scale` changes values other than Time's: a $PnE log amplification or
+    a $PnG gain other than 0 or 1 (on a channel other than Time)."""
+    time_idx = _time_index(channels)
+    return any(c.log_decades > 0 or (i != time_idx and c.gain not in (0.0, 1.0))
+               for i, c in enumerate(channels))
+
+
+def _time_index(channels: list[Channel]) -> int | None:
+    time_idx = None
+    for i, c in enumerate(channels):
+        if c.pnn.lower() == "time":
+            time_idx = i
+    return time_idx
+
+
+def _pending_time_step(text: Mapping[str, str], channels: list[Channel]) -> float | None:
+    """The $TIMESTEP :func:`_scale` would apply to the Time channel (1.0 when none), or None
+    when it is malformed (the float64 path then reports it, in its usual order)."""
+    if _time_index(channels) is None or "$TIMESTEP" not in text:
+        return 1.0
+    if text["$TIMESTEP"].strip() == "":
+        return 1.0
+    try:
+        return _kw_float(text, "$TIMESTEP")
+    except FCSError:
+        return None
 
 
 def _scale(events: np.ndarray, text: Mapping[str, str], channels: list[Channel]) -> None:

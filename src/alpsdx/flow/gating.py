@@ -251,12 +251,12 @@ def points_in_polygon(vertices: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.
         flat *= gt
         flat += _ring_index(y, ymin, sy, g)
     else:  # _ring_index_finite of x, then of y in the same scratch, added while truncated
-        f = np.multiply(x, sx)
+        f = np.multiply(x, sx, dtype=np.float64)  # float64 whatever the columns' type
         f += 2.0 - xmin * sx
         np.clip(f, 0.0, g + 3.0, out=f)
         flat = f.astype(np.int32)
         flat *= gt
-        np.multiply(y, sy, out=f)
+        np.multiply(y, sy, out=f, dtype=np.float64)
         f += 2.0 - ymin * sy
         np.clip(f, 0.0, g + 3.0, out=f)
         np.add(flat, f, out=flat, casting="unsafe")  # flat * gt + trunc(f): f >= 0
@@ -277,7 +277,7 @@ def _ring_index(v: np.ndarray, lo: float, s: float, g: int) -> np.ndarray:
     a neighbour of a non-boundary cell lies on the same side of every edge (the boundary
     cells are widened by one cell), so no answer changes."""
     f = np.empty(v.shape, dtype=np.float32)
-    np.subtract(v, lo, out=f, casting="same_kind")
+    np.subtract(v, lo, out=f, dtype=np.float64, casting="same_kind")
     f *= np.float32(s)
     f += np.float32(2.0)
     np.fmax(f, np.float32(0.0), out=f)
@@ -289,7 +289,7 @@ def _ring_index_finite(v: np.ndarray, lo: float, s: float, g: int) -> np.ndarray
     """:func:`_ring_index` of values that hold no NaN, in four passes: v * s + (2 - lo * s)
     in float64 (off from (v - lo) * s + 2 by rounding only, far less than a cell), clipped
     to [0, g + 3] and truncated."""
-    f = np.multiply(v, s)
+    f = np.multiply(v, s, dtype=np.float64)
     f += 2.0 - lo * s
     np.clip(f, 0.0, g + 3.0, out=f)
     return f.astype(np.int32)
@@ -421,6 +421,7 @@ def logicle_histogram(x: np.ndarray, xf: Logicle) -> tuple[np.ndarray, int]:
     """Counts of linear values ``x`` in the uniform logicle bins :func:`find_threshold` uses:
     the bin edges are mapped back to data space (logicle is monotonic), so only 289 values
     are transformed instead of every event."""
+    x = np.asarray(x, dtype=np.float64)
     x = x[np.isfinite(x)]
     edges = xf.inverse(np.linspace(_T_LO, _T_HI, _T_BINS + 1))
     h, _ = np.histogram(np.clip(x, edges[0], edges[-1]), bins=edges)
@@ -562,7 +563,8 @@ def singlet_gate(fa: np.ndarray, fh: np.ndarray, cha: str, chh: str, *, sig_lo: 
                  sig_hi: float, xmax: float) -> Gate:
     """Singlets: events whose FSC-H/FSC-A ratio lies in [mode - sig_lo*s, mode + sig_hi*s];
     doublets have a larger area for their height. Drawn as a wedge from the origin."""
-    fa, fh = np.ascontiguousarray(fa), np.ascontiguousarray(fh)
+    fa = np.ascontiguousarray(fa, dtype=np.float64)  # (float32 columns: same values)
+    fh = np.ascontiguousarray(fh, dtype=np.float64)
     with np.errstate(invalid="ignore"):  # minimum/maximum propagate NaN: then the mask
         all_ok = (float(np.minimum.reduce(fa, initial=np.inf)) > 0
                   and float(np.minimum.reduce(fh, initial=np.inf)) > 0
@@ -661,6 +663,8 @@ def lymphocyte_gate(fsc: np.ndarray, ssc: np.ndarray, chf: str, chs: str, parent
     """Lymphocytes: the scatter density peak with the lowest SSC among non-debris peaks,
     bounded by its density contour (raised until no other cloud joins it)."""
     flags: list[QCFlag] = []
+    fsc = np.asarray(fsc, dtype=np.float64)  # (float32 columns: same values)
+    ssc = np.asarray(ssc, dtype=np.float64)
     keep = np.isfinite(fsc) & np.isfinite(ssc)
     if not keep.all():
         fsc, ssc = fsc[keep], ssc[keep]

@@ -165,7 +165,9 @@ def compensated_columns(events: np.ndarray, pnn: Sequence[str], spill: SpillMatr
     for c in wanted:
         if c in spill.channels:
             j = spill.channels.index(c)
-            terms[c] = [(col, float(inv[k, j])) for k, col in enumerate(idx) if inv[k, j] != 0.0]
+            # np.float64 weights: float32 events are then multiplied in float64 too
+            terms[c] = [(col, np.float64(inv[k, j])) for k, col in enumerate(idx)
+                        if inv[k, j] != 0.0]
             # np.empty, not np.zeros: numpy asks for huge pages only on uninitialised
             # buffers, and 4 KB page faults on fresh zeroed memory cost as much as the sums
             out[c] = np.empty(n, dtype=np.float64)
@@ -233,6 +235,13 @@ def analyse_data(
         cols = compensated_columns(fcs.events, fcs.pnn, spill, wanted)
     else:
         cols = {c: np.ascontiguousarray(fcs.events[:, fcs.channel_index(c)]) for c in wanted}
+    if fcs.time_step_pending != 1.0:
+        # a float32 read left $TIMESTEP to apply to the channel named Time: scale it in
+        # float64, as read_fcs does by default
+        time = next(c.pnn for c in reversed(fcs.channels) if c.pnn.lower() == "time")
+        if time in cols:
+            cols[time] = fcs.events[:, fcs.channel_index(time)].astype(np.float64)
+            cols[time] *= fcs.time_step_pending
     ranges = {c.pnn: c.range for c in fcs.channels}
     xf = default_logicle()
     res = auto_gate(cols, panel, xf=xf, ranges=ranges, compensated=spill is not None, raw=raw)
@@ -330,7 +339,9 @@ def analyse_fcs(
 
     ``ignore_offset_error`` accepts a DATA end offset one byte past the data (a common
     writer bug that flowio also refuses by default)."""
-    fcs = read_fcs(path, dataset=dataset, ignore_offset_error=ignore_offset_error)
+    # float32 DATA stays float32 (lossless; every step below computes in float64)
+    fcs = read_fcs(path, dataset=dataset, ignore_offset_error=ignore_offset_error,
+                   keep_float32=True)
     res = analyse_data(fcs, gates=gates, dnt_gate=dnt_gate, channel_overrides=channel_overrides,
                        spill_csv=spill_csv, keep_columns=keep_columns)
     if fcs.n_datasets > 1:

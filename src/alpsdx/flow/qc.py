@@ -101,7 +101,7 @@ def check_saturation(
         rng = ranges.get(chan)
         if not rng or rng <= 0 or values.size == 0:
             continue
-        cut = margin * rng
+        cut = np.float64(margin * rng)  # float64: float32 values are compared exactly
         # most channels have no off-scale event: one maximum (NaN ignored) says so
         if not float(np.fmax.reduce(values)) >= cut:
             continue
@@ -124,6 +124,7 @@ def check_time_gap(time: np.ndarray | None) -> list[QCFlag]:
     with np.errstate(over="ignore", invalid="ignore"):  # a finite sum: every value finite
         finite = bool(np.isfinite(np.add.reduce(time))) or bool(np.isfinite(time).all())
     t = time if finite else time[np.isfinite(time)]
+    t = np.asarray(t, dtype=np.float64)  # gaps in float64 whatever the stored type
     if t.size < 2:
         return []
     gaps = np.diff(t)
