@@ -25,8 +25,9 @@ from fastapi.testclient import TestClient
 from alpsdx.errors import AuthError
 from alpsdx.interop import cds, facade
 from alpsdx.model import case_from_dict
+from alpsdx.store import Registry, make_engine, upgrade
 from alpsdx.web.app import create_app
-from alpsdx.web.security import LoginThrottle
+from alpsdx.web.security import LoginThrottle, MemoryFailures, RegistryFailures
 from alpsdx.web.settings import DEV_SECRET, Settings
 
 PASSWORDS = {"viewer": "viewer-pass-11", "clinician": "clinician-pass-11", "admin": "admin-pass-11"}
@@ -48,7 +49,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     mp = pytest.MonkeyPatch()
     mp.setenv("ALPSDX_LOGIN_MAX_FAILURES", str(MAX_FAILURES))
     mp.setenv("ALPSDX_LOGIN_MAX_FAILURES_ADDR", "1000")
-    # The middleware stack (and its throttle, reading these) is built on the first request.
+    # The throttle reads these when the app is built.
     try:
         application = create_app(Settings(database_url=f"sqlite:///{tmp / 'r.sqlite3'}", secret_key="k" * 40,
                                           env="production", upload_dir=tmp / "uploads", cookie_secure=True))
@@ -237,9 +238,19 @@ def test_basic_auth_is_throttled_and_success_resets_the_count(app: Any) -> None:
         assert r.json()["error"] == "AuthError" and int(r.headers["retry-after"]) > 0
 
 
-def test_throttle_window_slides() -> None:
+@pytest.fixture(params=["memory", "registry"])
+def failure_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """One process's memory, and the registry table the worker processes of a deployment share."""
+    if request.param == "memory":
+        return MemoryFailures()
+    engine = make_engine(f"sqlite:///{tmp_path / 'throttle.sqlite3'}")
+    upgrade(engine)
+    return RegistryFailures(Registry(engine, tmp_path / "uploads"))
+
+
+def test_throttle_window_slides(failure_store: Any) -> None:
     now = [1000.0]
-    t = LoginThrottle(max_failures=2, max_failures_addr=3, window_s=60, clock=lambda: now[0])
+    t = LoginThrottle(max_failures=2, max_failures_addr=3, window_s=60, clock=lambda: now[0], store=failure_store)
     t.failed("10.0.0.1", "Alice")
     now[0] += 30
     t.failed("10.0.0.1", "alice")  # user names compare case-insensitively

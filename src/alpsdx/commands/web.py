@@ -113,26 +113,37 @@ def _default_examples() -> Path:
     return Path(__file__).resolve().parents[3] / "examples"
 
 
-def _run(app, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
+def _run(app, host: str, port: int, workers: int = 1) -> None:  # type: ignore[no-untyped-def]
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # uvicorn's access log prints the full path and query string (a search may hold an
     # identifier); alpsdx.web logs the route template instead.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", proxy_headers=False)
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", proxy_headers=False)
+        return
+    # Several processes: each builds its app from the environment (same key, same database);
+    # state they must share (sessions, CDS JWT ids, login failures, the audit chain) is in the database.
+    os.environ["ALPSDX_SECRET_KEY"] = app.state.settings.secret_key or app.state.secret
+    app.state.engine.dispose()
+    uvicorn.run("alpsdx.web.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+                access_log=False, log_level="info", proxy_headers=False)
 
 
 def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="Worker processes (one per core serves CDS Hooks and pages under load)."),
 ) -> None:
     """Serve the clinician web app and the JSON API (migrating the database first)."""
     from alpsdx.web.app import create_app
 
     app = create_app(_settings())
     _ensure_admin(app.state.registry, generate=False)
-    typer.echo(f"alpsdx serving on http://{host}:{port}/  (API spec: /openapi.json)")
-    _run(app, host, port)
+    typer.echo(f"alpsdx serving on http://{host}:{port}/  (API spec: /openapi.json; {workers} worker"
+               f"{'s' if workers > 1 else ''})")
+    _run(app, host, port, workers)
 
 
 def demo_cmd(

@@ -169,8 +169,13 @@ def _public_key(jwk_json: str, alg: str) -> Any:
         raise AuthError(f"a trusted JWK is unusable: {exc}", field="kid") from None
 
 
-def verify_client_jwt(authorization: str | None, audiences: list[str], config: CDSConfig) -> dict[str, Any]:
-    """Verify the CDS client's JWT; returns its claims or raises ``AuthError``."""
+def verify_client_jwt(authorization: str | None, audiences: list[str], config: CDSConfig,
+                      remember: Callable[[str, float], bool] | None = None) -> dict[str, Any]:
+    """Verify the CDS client's JWT; returns its claims or raises ``AuthError``.
+
+    ``remember(jti, exp)`` records the token's id and answers False for a replay; by default
+    the ids are kept in ``config`` (one process), the apps pass the registry's shared table.
+    """
     if not authorization or not authorization.lower().startswith("bearer "):
         raise AuthError("a signed JWT is required", field="Authorization", expected="Bearer <JWT>")
     token = authorization[7:].strip()
@@ -207,7 +212,7 @@ def verify_client_jwt(authorization: str | None, audiences: list[str], config: C
         raise AuthError("JWT issuer is not trusted", field="iss", value=claims["iss"])
     if float(claims["exp"]) - time.time() > MAX_JWT_LIFETIME_S + LEEWAY_S:
         raise AuthError("JWT expires too far in the future", field="exp", expected="at most 5 minutes ahead")
-    if not config.remember_jti(str(claims["jti"]), float(claims["exp"])):
+    if not (remember or config.remember_jti)(str(claims["jti"]), float(claims["exp"])):
         raise AuthError("JWT replayed (jti seen before)", field="jti")
     return claims
 
@@ -693,6 +698,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     412: {"description": "Prefetch missing and the FHIR server could not supply it", **_ERR_DOC},
 }
 router = APIRouter(tags=["CDS Hooks 2.0"])
+# Cards issued, so feedback can be matched: in the registry (shared by worker processes) for
+# an hour, or in this process's memory (the last 10,000) for an app without a registry.
+CARD_MEMORY_S = 3600.0
 _ISSUED: OrderedDict[str, str] = OrderedDict()  # card uuid -> service id (recent cards, for feedback)
 _ISSUED_MAX = 10_000
 _ISSUED_LOCK = threading.Lock()
@@ -744,14 +752,24 @@ async def cds_call(service_id: str, request: Request) -> JSONResponse:
     raw = await request.body()
     auth = request.headers.get("authorization")
     audiences = _audiences(request, cfg, service_id)
+    registry = getattr(request.app.state, "registry", None)
+
+    def remember(jti: str, exp: float) -> bool:
+        # the registry's table: a replay is caught whichever worker process it reaches
+        assert registry is not None
+        return bool(registry.remember_jti(jti, exp, time.time() - LEEWAY_S))
 
     def run() -> tuple[dict[str, Any], dict[str, Any]]:
-        claims = verify_client_jwt(auth, audiences, cfg)  # first: nothing is parsed for a stranger
-        try:
+        claims = verify_client_jwt(auth, audiences, cfg, remember if registry is not None else None)
+        try:  # after the JWT: nothing is parsed for a stranger
             body = json.loads(raw)
         except ValueError:
             raise CDSHooksError("the request body is not JSON", field="body") from None
-        return claims, handle_hook(service_id, body, None)
+        result = handle_hook(service_id, body, None)
+        if registry is not None:
+            now = time.time()
+            registry.remember_cards(service_id, [c["uuid"] for c in result["cards"]], now, now - CARD_MEMORY_S)
+        return claims, result
 
     try:
         claims, result = await run_in_threadpool(run)
@@ -763,11 +781,12 @@ async def cds_call(service_id: str, request: Request) -> JSONResponse:
         return _error(400, exc)
     except AlpsdxError as exc:
         return _error(500, exc)
-    with _ISSUED_LOCK:
-        for c in result["cards"]:
-            _ISSUED[c["uuid"]] = service_id
-        while len(_ISSUED) > _ISSUED_MAX:
-            _ISSUED.popitem(last=False)
+    if registry is None:
+        with _ISSUED_LOCK:
+            for c in result["cards"]:
+                _ISSUED[c["uuid"]] = service_id
+            while len(_ISSUED) > _ISSUED_MAX:
+                _ISSUED.popitem(last=False)
     request.state.cds_client = claims.get("iss")
     return JSONResponse(result)
 
@@ -788,6 +807,7 @@ async def cds_feedback(service_id: str, request: Request) -> JSONResponse:
                                          _audiences(request, cfg, service_id), cfg)
     except AuthError as exc:
         return _error(401, exc)
+    registry = getattr(request.app.state, "registry", None)
     try:
         body = await _json(request)
         items = body.get("feedback") if isinstance(body, Mapping) else None
@@ -807,8 +827,11 @@ async def cds_feedback(service_id: str, request: Request) -> JSONResponse:
             if fb["outcome"] == "accepted" and fb.get("overrideReason"):
                 raise CDSHooksError("an accepted card has no override reason", field=f"{where}.overrideReason")
             reason = fb.get("overrideReason") or {}
-            with _ISSUED_LOCK:
-                known = _ISSUED.get(str(fb["card"])) == service_id
+            if registry is not None:
+                known = await run_in_threadpool(registry.card_service, str(fb["card"])) == service_id
+            else:
+                with _ISSUED_LOCK:
+                    known = _ISSUED.get(str(fb["card"])) == service_id
             records.append({
                 "service": service_id, "card": str(fb["card"]), "outcome": fb["outcome"],
                 "outcomeTimestamp": str(fb["outcomeTimestamp"]), "acceptedSuggestions": accepted,
@@ -818,7 +841,6 @@ async def cds_feedback(service_id: str, request: Request) -> JSONResponse:
             })
     except AlpsdxError as exc:
         return _error(400, exc)
-    registry = getattr(request.app.state, "registry", None)
     actor = Actor(f"cds-client:{claims.get('iss')}", None, request.client.host if request.client else None)
     for rec in records:
         if registry is not None:

@@ -219,3 +219,34 @@ class AuditRow(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- state shared by the worker processes of one deployment (alpsdx serve --workers N) ---------
+
+
+class CdsJtiRow(Base):
+    """A CDS client JWT id already accepted (replay protection across worker processes)."""
+
+    __tablename__ = "cds_jti"
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    exp: Mapped[float] = mapped_column(Float, index=True)  # the JWT's expiry, seconds since the epoch
+
+
+class CdsCardRow(Base):
+    """A card this service issued, so feedback on it can be matched to its service."""
+
+    __tablename__ = "cds_cards"
+    card: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch
+
+
+class LoginFailureRow(Base):
+    """One failed sign-in (for the brute-force throttle): client address and lower-cased name."""
+
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    addr: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(255))  # ALL marker for the per-address counter
+    at: Mapped[float] = mapped_column(Float)  # seconds since the epoch
+    __table_args__ = (Index("ix_login_failures_key", "addr", "username", "at"), Index("ix_login_failures_at", "at"))

@@ -40,9 +40,12 @@ from alpsdx.store.db import READ_ONLY, session_factory
 from alpsdx.store.models import (
     AssayRow,
     AuditRow,
+    CdsCardRow,
+    CdsJtiRow,
     EvaluationRow,
     FileRow,
     FindingRow,
+    LoginFailureRow,
     MedicationRow,
     ObservationRow,
     Patient,
@@ -647,6 +650,62 @@ class Registry:
             return [{"id": u.id, "username": u.username, "role": u.role, "active": u.active,
                      "created_at": _iso(u.created_at)}
                     for u in s.scalars(select(User).order_by(User.id))]
+
+    # --- state shared by the worker processes of one deployment -------------------------
+
+    def remember_jti(self, jti: str, exp: float, forget_before: float) -> bool:
+        """Record a CDS client JWT id; False when it was recorded before (a replay).
+
+        Ids whose JWT expired before ``forget_before`` (epoch seconds) are forgotten: such a
+        token is refused for its expiry anyway.
+        """
+        session = self.Session()
+        try:
+            with session.begin():
+                session.execute(delete(CdsJtiRow).where(CdsJtiRow.exp < forget_before))
+                if session.get(CdsJtiRow, jti) is not None:
+                    return False
+                session.add(CdsJtiRow(jti=jti, exp=exp))
+                session.flush()
+        except IntegrityError:
+            return False  # another worker recorded the same id at the same moment
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {type(exc).__name__}") from None
+        finally:
+            session.close()
+        return True
+
+    def remember_cards(self, service: str, cards: Iterable[str], at: float, forget_before: float) -> None:
+        """Record the cards a CDS service issued (feedback names them); older ones are forgotten."""
+        with self.transaction() as s:
+            s.execute(delete(CdsCardRow).where(CdsCardRow.at < forget_before))
+            for card in cards:
+                s.merge(CdsCardRow(card=card, service=service, at=at))
+
+    def card_service(self, card: str) -> str | None:
+        """The service that issued ``card``, if this deployment issued it recently."""
+        with self.transaction(read_only=True) as s:
+            row = s.get(CdsCardRow, card[:64])
+            return row.service if row is not None else None
+
+    def add_login_failure(self, addr: str, usernames: Sequence[str], at: float, forget_before: float) -> None:
+        """Count one failed sign-in under each key (address + name, address + ALL marker)."""
+        with self.transaction() as s:
+            s.execute(delete(LoginFailureRow).where(LoginFailureRow.at < forget_before))
+            for name in usernames:
+                s.add(LoginFailureRow(addr=addr[:64], username=name[:255], at=at))
+
+    def login_failures(self, addr: str, username: str, since: float) -> list[float]:
+        """Times (epoch seconds, oldest first) of failures under one key since ``since``."""
+        with self.transaction(read_only=True) as s:
+            return list(s.scalars(select(LoginFailureRow.at).where(
+                LoginFailureRow.addr == addr[:64], LoginFailureRow.username == username[:255],
+                LoginFailureRow.at > since).order_by(LoginFailureRow.at)))
+
+    def clear_login_failures(self, addr: str, username: str) -> None:
+        with self.transaction() as s:
+            s.execute(delete(LoginFailureRow).where(LoginFailureRow.addr == addr[:64],
+                                                    LoginFailureRow.username == username[:255]))
 
     def count_users(self) -> int:
         with self.transaction(read_only=True) as s:

@@ -133,10 +133,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.templates = templates()
 
-    from alpsdx.web.security import LoadShedMiddleware, LoginThrottleMiddleware
+    from alpsdx.web.security import (
+        LoadShedMiddleware,
+        LoginThrottle,
+        LoginThrottleMiddleware,
+        RegistryFailures,
+    )
 
     # Added before the headers middleware, so they sit inside it and their 429s/503s carry the headers too.
-    app.add_middleware(LoginThrottleMiddleware)
+    app.add_middleware(LoginThrottleMiddleware, throttle=LoginThrottle(store=RegistryFailures(registry)))
     app.add_middleware(LoadShedMiddleware)  # outside the throttle: shedding costs nothing
 
     # Outermost: security headers on every response (429/503 included) and one log line.
@@ -227,6 +232,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(status_code=204)
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app for one of several worker processes (``alpsdx serve --workers N``).
+
+    The parent process has already migrated the database and created the admin account;
+    every worker reads the same environment, so they share the signing key and database.
+    """
+    return create_app(Settings.from_env(migrate=False))
 
 
 def _mount_optional(app: FastAPI) -> None:

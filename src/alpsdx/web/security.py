@@ -8,9 +8,10 @@ locked-out guesser gets no answer about the password and costs no argon2 work.
 
 A failure is a ``401`` answer to a request that carried credentials (the login form with a
 user name, or an ``Authorization: Basic`` header); a success (``303`` from the form, any
-non-401 answer to a Basic request) clears that (address, user) counter. Counters live in the
-process (one uvicorn worker, as ``alpsdx serve`` runs); behind several workers each keeps
-its own, which only loosens the limit by that factor.
+non-401 answer to a Basic request) clears that (address, user) counter. The web app keeps the
+counters in the registry database (``RegistryFailures``), so every worker process of
+``alpsdx serve --workers N`` sees the same counts; ``MemoryFailures`` keeps them in one
+process (tests, apps without a registry).
 
 Limits (``ALPSDX_LOGIN_MAX_FAILURES`` per user name and address, ``ALPSDX_LOGIN_MAX_FAILURES_ADDR``
 per address, within ``ALPSDX_LOGIN_WINDOW_S`` seconds): 5, 50, 900 by default.
@@ -25,8 +26,8 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 Scope = MutableMapping[str, Any]
@@ -38,7 +39,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_FORM_BYTES = 64 * 1024
 ALL = "\x00any user"  # the per-address counter's key (no user name contains NUL)
 
-__all__ = ["WEAK_PASSWORDS", "LoadShedMiddleware", "LoginThrottle", "LoginThrottleMiddleware", "check_admin_password"]
+__all__ = ["WEAK_PASSWORDS", "FailureStore", "LoadShedMiddleware", "LoginThrottle", "LoginThrottleMiddleware",
+           "MemoryFailures", "RegistryFailures", "check_admin_password"]
 
 # Passwords that installation guides, demos and guessers try first.
 WEAK_PASSWORDS = frozenset({
@@ -67,50 +69,95 @@ def _int_env(name: str, default: int) -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else default
 
 
+class FailureStore(Protocol):
+    """Where failure times are kept: one process's memory, or the database all workers share."""
+
+    def recent(self, key: tuple[str, str], since: float) -> list[float]: ...
+    def add(self, keys: Sequence[tuple[str, str]], at: float, forget_before: float) -> None: ...
+    def clear(self, key: tuple[str, str]) -> None: ...
+
+
+class MemoryFailures:
+    """Failure times in this process (tests, and an app without a registry)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fails: dict[tuple[str, str], deque[float]] = {}
+
+    def recent(self, key: tuple[str, str], since: float) -> list[float]:
+        with self._lock:
+            q = self._fails.get(key)
+            if q is None:
+                return []
+            while q and q[0] <= since:
+                q.popleft()
+            if not q:
+                del self._fails[key]
+            return list(q)
+
+    def add(self, keys: Sequence[tuple[str, str]], at: float, forget_before: float) -> None:
+        with self._lock:
+            for key in keys:
+                self._fails.setdefault(key, deque()).append(at)
+                if len(self._fails) > 100_000:  # bound memory under a spray of names
+                    self._fails.pop(next(iter(self._fails)))
+
+    def clear(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._fails.pop(key, None)
+
+
+class RegistryFailures:
+    """Failure times in the registry database, shared by every worker process of a deployment."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def recent(self, key: tuple[str, str], since: float) -> list[float]:
+        return list(self.registry.login_failures(key[0], key[1], since))
+
+    def add(self, keys: Sequence[tuple[str, str]], at: float, forget_before: float) -> None:
+        addrs = {k[0] for k in keys}
+        for addr in addrs:
+            self.registry.add_login_failure(addr, [k[1] for k in keys if k[0] == addr], at, forget_before)
+
+    def clear(self, key: tuple[str, str]) -> None:
+        if list(self.registry.login_failures(key[0], key[1], 0.0)):  # most successes have nothing to clear
+            self.registry.clear_login_failures(key[0], key[1])
+
+
 class LoginThrottle:
     """Sliding-window failure counters: per (address, user name) and per address."""
 
     def __init__(self, max_failures: int | None = None, max_failures_addr: int | None = None,
-                 window_s: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 window_s: float | None = None, clock: Callable[[], float] | None = None,
+                 store: FailureStore | None = None) -> None:
         self.max_failures = max_failures or _int_env("ALPSDX_LOGIN_MAX_FAILURES", 5)
         self.max_failures_addr = max_failures_addr or _int_env("ALPSDX_LOGIN_MAX_FAILURES_ADDR", 50)
         self.window_s = float(window_s or _int_env("ALPSDX_LOGIN_WINDOW_S", 900))
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._fails: dict[tuple[str, str], deque[float]] = {}
+        self.store: FailureStore = store if store is not None else MemoryFailures()
+        # Shared counters need a clock every process agrees on; one process may use monotonic time.
+        self._clock = clock or (time.monotonic if isinstance(self.store, MemoryFailures) else time.time)
 
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        q = self._fails.get(key)
-        if q is None:
-            return deque()
-        while q and q[0] <= now - self.window_s:
-            q.popleft()
-        if not q:
-            del self._fails[key]
-        return q
+    def _keys(self, addr: str, username: str) -> tuple[tuple[str, str], tuple[str, str]]:
+        return (addr, username.lower()), (addr, ALL)
 
     def retry_after(self, addr: str, username: str) -> int:
         """Seconds until a new attempt is allowed; 0 when it is allowed now."""
         now = self._clock()
-        with self._lock:
-            waits = []
-            for key, limit in (((addr, username.lower()), self.max_failures), ((addr, ALL), self.max_failures_addr)):
-                q = self._recent(key, now)
-                if len(q) >= limit:
-                    waits.append(q[len(q) - limit] + self.window_s - now)
-            return max(1, int(max(waits)) + 1) if waits else 0
+        waits = []
+        for key, limit in zip(self._keys(addr, username), (self.max_failures, self.max_failures_addr), strict=True):
+            q = self.store.recent(key, now - self.window_s)
+            if len(q) >= limit:
+                waits.append(q[len(q) - limit] + self.window_s - now)
+        return max(1, int(max(waits)) + 1) if waits else 0
 
     def failed(self, addr: str, username: str) -> None:
         now = self._clock()
-        with self._lock:
-            for key in ((addr, username.lower()), (addr, ALL)):
-                self._fails.setdefault(key, deque()).append(now)
-                if len(self._fails) > 100_000:  # bound memory under a spray of names
-                    self._fails.pop(next(iter(self._fails)))
+        self.store.add(self._keys(addr, username), now, now - self.window_s)
 
     def succeeded(self, addr: str, username: str) -> None:
-        with self._lock:
-            self._fails.pop((addr, username.lower()), None)
+        self.store.clear(self._keys(addr, username)[0])
 
 
 def _basic_username(scope: Scope) -> str | None:
