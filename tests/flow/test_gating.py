@@ -435,3 +435,35 @@ def test_float32_read_gives_the_float64_results(synthetic):
         np.testing.assert_array_equal(fast.gating.masks[name], m)
     time = next(c for c in fast.columns if c.lower() == "time")
     np.testing.assert_array_equal(fast.columns[time], ref.columns[time])
+
+
+@pytest.mark.parametrize(("T", "W", "M", "A"), [(262144.0, 0.5, 4.5, 0.0), (10000.0, 1.0, 4.0, 0.5),
+                                                 (1024.0, 0.3, 3.0, 0.2)])
+def test_logicle_histogram_table_equals_numpy_histogram(T, W, M, A):
+    """The look-up histogram equals np.histogram over the inverse-transformed edges of the
+    clipped finite values: values on, just beside and rounded to every edge, zeros, values
+    past float32's range, NaN and infinities included."""
+    from alpsdx.flow.gating import (
+        _T_BINS,
+        _T_HI,
+        _T_LO,
+        Logicle,
+        _logicle_bin_table,
+        logicle_histogram,
+    )
+
+    xf = Logicle(T, W, M, A)
+    assert _logicle_bin_table(T, W, M, A) is not None  # the fast path is the one tested
+    edges = xf.inverse(np.linspace(_T_LO, _T_HI, _T_BINS + 1))
+    rng = np.random.default_rng(int(T))
+    x = np.concatenate([
+        rng.normal(50, 300, 20_000), np.exp(rng.normal(6, 2.5, 20_000)), -np.exp(rng.normal(2, 2, 5000)),
+        edges, np.nextafter(edges, np.inf), np.nextafter(edges, -np.inf),
+        edges.astype(np.float32).astype(np.float64),
+        [0.0, -0.0, 1e39, -1e39, 1e300, -1e300, 5e-324, np.nan, np.inf, -np.inf],
+    ])
+    finite = x[np.isfinite(x)]
+    ref, _ = np.histogram(np.clip(finite, edges[0], edges[-1]), bins=edges)
+    h, n = logicle_histogram(x, xf)
+    np.testing.assert_array_equal(h, ref)
+    assert n == finite.size

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -420,12 +421,56 @@ def find_threshold(y: np.ndarray, marker: str, *, max_depth: float, tail_fractio
 def logicle_histogram(x: np.ndarray, xf: Logicle) -> tuple[np.ndarray, int]:
     """Counts of linear values ``x`` in the uniform logicle bins :func:`find_threshold` uses:
     the bin edges are mapped back to data space (logicle is monotonic), so only 289 values
-    are transformed instead of every event."""
+    are transformed instead of every event; values below (above) the edges count in the first
+    (last) bin, NaN and infinities in none. Equal to ``np.histogram`` over those edges of the
+    clipped values, by a table look-up instead of a sort (:func:`_logicle_bin_table`)."""
     x = np.asarray(x, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    edges = xf.inverse(np.linspace(_T_LO, _T_HI, _T_BINS + 1))
-    h, _ = np.histogram(np.clip(x, edges[0], edges[-1]), bins=edges)
-    return h, int(x.size)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if not math.isfinite(float(np.add.reduce(x))):
+            x = x[np.isfinite(x)]
+    table = _logicle_bin_table(xf.T, xf.W, xf.M, xf.A)
+    if table is None:
+        edges = xf.inverse(np.linspace(_T_LO, _T_HI, _T_BINS + 1))
+        h, _ = np.histogram(np.clip(x, edges[0], edges[-1]), bins=edges)
+        return h, int(x.size)
+    codes, interior = table
+    # the float32 nearest each value, its top 16 bits: sign, exponent, 7 mantissa bits
+    with np.errstate(over="ignore"):  # beyond float32: infinity, the last (first) bin
+        key = x.astype(np.float32).view(np.uint32) >> 16
+    b = codes.take(key)
+    if b.size and int(np.minimum.reduce(b)) < 0:  # values in a cell an edge passes through
+        amb = np.flatnonzero(b < 0)
+        base = -1 - b[amb]
+        b[amb] = base + (x[amb] >= interior.take(base))
+    return np.bincount(b, minlength=_T_BINS), int(x.size)
+
+
+@lru_cache(maxsize=8)
+def _logicle_bin_table(T: float, W: float, M: float, A: float
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Bin of every value by the top 16 bits of its nearest float32 (65,536 cells, each a
+    range of values 1/128 wide relative to its size): the cell's bin when no edge passes
+    within one float32 step of the cell, else -1 - (the bin below the one edge inside), for
+    an exact comparison. None when some cell holds two edges (then np.histogram is used)."""
+    edges = Logicle(T, W, M, A).inverse(np.linspace(_T_LO, _T_HI, _T_BINS + 1))
+    interior = np.ascontiguousarray(edges[1:-1])  # bin(v) = how many of these are <= v
+    k = np.arange(1 << 16, dtype=np.uint32) << 16
+    a = k.view(np.float32)  # lowest bits of each cell
+    z = (k | 0xFFFF).view(np.float32)  # highest bits
+    with np.errstate(invalid="ignore"):
+        lo = np.fmin(a, z)  # negative values: more bits, more negative
+        hi = np.fmax(a, z)
+    special = ~np.isfinite(a)  # exponent all ones: infinities (NaN never looked up)
+    with np.errstate(over="ignore", invalid="ignore"):
+        lo_e = np.nextafter(lo, np.float32(-np.inf)).astype(np.float64)
+        hi_e = np.nextafter(hi, np.float32(np.inf)).astype(np.float64)
+    b_lo = np.searchsorted(interior, lo_e, side="right")
+    b_hi = np.searchsorted(interior, hi_e, side="right")
+    if np.any((b_hi - b_lo > 1) & ~special):
+        return None
+    codes = np.where(b_hi == b_lo, b_lo, -1 - b_lo)
+    codes[special] = np.where(k[special] >> 31 == 1, 0, _T_BINS - 1)
+    return codes.astype(np.intp), interior
 
 
 def threshold_from_histogram(h: np.ndarray, n: int, marker: str, *, max_depth: float,

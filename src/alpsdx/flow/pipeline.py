@@ -176,9 +176,20 @@ def compensated_columns(events: np.ndarray, pnn: Sequence[str], spill: SpillMatr
     if terms:
         block = max(1, min(n, _COMP_BLOCK))
         tmp = np.empty(block, dtype=np.float64)
+        # float32 events: each input column's block is converted to float64 once, then
+        # every product is float64 x float64 (no conversion inside each multiply)
+        inputs = sorted({col for ts in terms.values() for col, _ in ts})
+        convert = events.dtype != np.float64
+        xin = np.empty((len(inputs), block), dtype=np.float64) if convert else None
         for r in range(0, n, block):
             r1 = min(r + block, n)
             t = tmp[: r1 - r]
+            if xin is not None:
+                for i, col in enumerate(inputs):
+                    xin[i, : r1 - r] = events[r:r1, col]
+                x = {col: xin[i, : r1 - r] for i, col in enumerate(inputs)}
+            else:
+                x = {col: events[r:r1, col] for col in inputs}
             for c, ts in terms.items():
                 acc = out[c][r:r1]
                 if not ts:
@@ -187,19 +198,19 @@ def compensated_columns(events: np.ndarray, pnn: Sequence[str], spill: SpillMatr
                 # the first term starts the sum (0.0 + p is p), the others add in order
                 col, w = ts[0]
                 if w == 1.0:
-                    acc[...] = events[r:r1, col]
+                    acc[...] = x[col]
                 else:
-                    np.multiply(events[r:r1, col], w, out=acc)
+                    np.multiply(x[col], w, out=acc)
                 for col, w in ts[1:]:
                     if w == 1.0:
-                        acc += events[r:r1, col]
+                        acc += x[col]
                     else:
-                        np.multiply(events[r:r1, col], w, out=t)
+                        np.multiply(x[col], w, out=t)
                         acc += t
     return out
 
 
-_COMP_BLOCK = 16384
+_COMP_BLOCK = 8192
 
 
 def _spill_for(fcs: FCSData, spill_csv: str | Path | None) -> tuple[SpillMatrix | None, str]:
