@@ -467,3 +467,44 @@ def test_logicle_histogram_table_equals_numpy_histogram(T, W, M, A):
     h, n = logicle_histogram(x, xf)
     np.testing.assert_array_equal(h, ref)
     assert n == finite.size
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [_set("APC-A", np.nan, 50), _set("FITC-A", np.inf, 70), _set("FSC-A", np.inf, 100),
+     _set("APC-A", 0.0), _set("PE-A", 3.0e38, 40), lambda d, _p: d],
+    ids=["NaN in CD3", "inf in TCRab", "inf in FSC-A", "CD3 all zero", "huge PE", "clean"],
+)
+def test_markers_compensated_among_lymphocytes_only_give_the_same_results(tmp_path, edit):
+    """Without plotting columns the gated markers are compensated among lymphocytes only:
+    gates, thresholds, QC flags (the non-finite count over every event included) and every
+    mask equal those from fully compensated columns."""
+    p = _edge_file(tmp_path, edit)
+    lean = analyse_fcs(p, keep_columns=False)
+    full = analyse_fcs(p, keep_columns=True)
+    assert not lean.columns and full.columns
+    assert lean.to_dict() == full.to_dict()
+    assert lean.gating.masks.keys() == full.gating.masks.keys()
+    for name, m in full.gating.masks.items():
+        np.testing.assert_array_equal(lean.gating.masks[name], m)
+
+
+def test_compensated_at_events_equals_compensated_columns():
+    from alpsdx.flow.compensation import SpillMatrix
+    from alpsdx.flow.pipeline import CompensatedAt, compensated_columns
+    from alpsdx.flow.synthetic import default_spill
+
+    rng = np.random.default_rng(8)
+    pnn = ["FSC-A", *(f"D{i}" for i in range(7)), "Time"]
+    events = np.asfortranarray(rng.normal(1e3, 5e3, size=(30_000, len(pnn))).astype(np.float32))
+    spill = SpillMatrix(tuple(pnn[1:8]), default_spill())
+    full = compensated_columns(events, pnn, spill, ["D0", "D3", "D6"])
+    at = CompensatedAt(events, pnn, spill, ["D0", "D3", "D6"])
+    idx = np.sort(rng.choice(events.shape[0], 7000, replace=False))
+    got = at(idx)
+    for c in ("D0", "D3", "D6"):
+        assert full[c].dtype == got[c].dtype == np.float64
+        np.testing.assert_array_equal(got[c], full[c][idx])
+        assert at.n_non_finite(c) == 0
+    events[5, 4] = np.nan  # D3's own detector
+    assert CompensatedAt(events, pnn, spill, ["D3"]).n_non_finite("D3") == 1

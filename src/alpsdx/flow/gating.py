@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 Scale = Literal["linear", "logicle"]
+GATED = ("CD3", "TCRab", "CD4", "CD8", "B220")  # the markers auto_gate gates on
 
 
 # --------------------------------------------------------------------------- transforms
@@ -823,10 +824,18 @@ def auto_gate(
     ranges: Mapping[str, float] | None = None,
     compensated: bool = True,
     raw: Mapping[str, np.ndarray] | None = None,
+    compensate_at: Any = None,
 ) -> GatingResult:
     """Gate the ALPS DNT panel. ``columns``: $PnN -> linear (compensated) values, one per event,
     for the scatter channels and the gated markers. ``raw``: the detectors' uncompensated
-    values, on which off-scale events ($PnR) are counted (default: ``columns``)."""
+    values, on which off-scale events ($PnR) are counted (default: ``columns``).
+
+    ``compensate_at`` (e.g. :class:`alpsdx.flow.pipeline.CompensatedAt`) supplies the
+    compensated markers absent from ``columns`` at given events only: called with the
+    lymphocytes' event indices it returns their values there (every marker gate lies inside
+    the lymphocyte gate, so those gates are placed and applied among lymphocytes, and their
+    masks spread back over every event), and its ``channels`` and ``n_non_finite(channel)``
+    serve the non-finite check over every event."""
     cfg = qc.settings()
     g = cfg["gating"]
     xf = xf or Logicle(float(g["logicle"]["T"]), float(g["logicle"]["W"]),
@@ -894,11 +903,36 @@ def auto_gate(
     if n_lymph == 0:
         raise GatingError("the lymphocyte gate is empty", field="lymphocytes", value=0)
 
+    # Marker gates (all inside the lymphocyte gate) work in "marker space": every event, or
+    # with compensate_at, the lymphocytes only (same values, same order, same masks).
+    mcols: Mapping[str, np.ndarray] = columns
+    mmasks = masks
+    lidx: np.ndarray | None = None
+    if compensate_at is not None:
+        lidx = np.flatnonzero(masks["lymphocytes"])
+        nonzero[id(masks["lymphocytes"])] = lidx
+        at = dict(compensate_at(lidx))
+        for m in GATED:
+            chan = panel.markers.get(m)
+            if chan is not None and chan not in at:
+                at[chan] = columns[chan][lidx]
+        mcols = at
+        mmasks = {"lymphocytes": np.ones(lidx.size, dtype=bool)}
+
+    def add_marker_gate(gate: Gate) -> None:
+        m = gate.mask(mcols, xf, within=mmasks[gate.parent] if gate.parent else None)
+        gates.append(gate)
+        mmasks[gate.name] = m
+        if lidx is not None:
+            full = np.zeros(n, dtype=bool)
+            full[lidx[m]] = True
+            masks[gate.name] = full
+
     def positive_gate(marker: str, name: str, label: str, parent_name: str, on: str,
                       clear_code: str | None) -> None:
         chan = panel.markers[marker]
-        s = sub_idx(masks[on])
-        h, cnt = logicle_histogram(col(chan)[s], xf)
+        s = sub_idx(mmasks[on])
+        h, cnt = logicle_histogram(mcols[chan][s], xf)
         t = threshold_from_histogram(h, cnt, marker, max_depth=max_depth,
                                      tail_fraction=tail, fallback=fb_cd3)
         thresholds[marker] = t
@@ -909,8 +943,8 @@ def auto_gate(
                 f"at logicle {t.position:.3f}" + ("" if t.depth is None else f" (valley depth {t.depth:.2f})"),
                 value=None if t.depth is None else round(t.depth, 3), threshold=max_depth,
                 citation="site_setting"))
-        add(Gate(name, label, "range", (chan,), ("logicle",), parent_name, (marker,),
-                 bounds=((t.position, None),), compensated=(compensated,)))
+        add_marker_gate(Gate(name, label, "range", (chan,), ("logicle",), parent_name, (marker,),
+                             bounds=((t.position, None),), compensated=(compensated,)))
 
     # 3. CD3+ among lymphocytes
     positive_gate("CD3", "cd3_pos", "CD3+", "lymphocytes", "lymphocytes", "no_cd3_valley")
@@ -926,10 +960,10 @@ def auto_gate(
             "no TCRαβ channel: DNT reported as CD3+ CD4− CD8−, which also counts γδ T cells "
             "and overestimates TCRαβ+ DNT", citation="oliveira2010"))
     # 5. CD4- CD8- among TCRab+ (or CD3+)
-    s = sub_idx(masks[t_parent])
+    s = sub_idx(mmasks[t_parent])
     cuts = {}
     for marker, code in (("CD4", "no_cd4_valley"), ("CD8", "no_cd8_valley")):
-        h, cnt = logicle_histogram(col(panel.markers[marker])[s], xf)
+        h, cnt = logicle_histogram(mcols[panel.markers[marker]][s], xf)
         t = threshold_from_histogram(h, cnt, marker, max_depth=max_depth,
                                      tail_fraction=tail, fallback=fb_cd3)
         thresholds[marker] = t
@@ -939,16 +973,20 @@ def auto_gate(
                                 f"no clear {marker} valley among T cells: cut by the '{t.method}' rule "
                                 f"at logicle {t.position:.3f}", citation="site_setting"))
     label = "CD4− CD8−" if tcrab_gate else "CD3+ CD4− CD8−"
-    add(Gate("dnt", label, "range", (panel.markers["CD4"], panel.markers["CD8"]),
-             ("logicle", "logicle"), t_parent, ("CD4", "CD8"),
-             bounds=((None, cuts["CD4"]), (None, cuts["CD8"])), compensated=(compensated, compensated)))
+    add_marker_gate(Gate("dnt", label, "range", (panel.markers["CD4"], panel.markers["CD8"]),
+                         ("logicle", "logicle"), t_parent, ("CD4", "CD8"),
+                         bounds=((None, cuts["CD4"]), (None, cuts["CD8"])),
+                         compensated=(compensated, compensated)))
     # 6. B220+ among DNT (threshold from all lymphocytes, where B cells give a clear peak)
     if panel.has("B220"):
         positive_gate("B220", "b220_pos", "B220+", "dnt", "lymphocytes", None)
     # QC: values that are not numbers (NaN/inf) fall outside every gate
     bad = 0
+    lazy = set(compensate_at.channels) if compensate_at is not None else set()
     for c in dict.fromkeys([*sc.values(), *panel.markers.values()]):
-        if c in columns and c != sc.get("Time"):
+        if c in lazy:
+            bad = max(bad, int(compensate_at.n_non_finite(c)))
+        elif c in columns and c != sc.get("Time"):
             bad = max(bad, _n_non_finite(columns[c]))
     if bad:
         flags.append(QCFlag("non_finite_values", "warning",

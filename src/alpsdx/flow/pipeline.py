@@ -9,6 +9,7 @@ them, and turns into JSON or case observations (dated from $DATE).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,14 @@ from alpsdx.flow.gating import GatingResult, Logicle, auto_gate
 from alpsdx.flow.markers import Panel, resolve_panel
 from alpsdx.flow.qc import QCFlag
 
-__all__ = ["DNTResult", "analyse_data", "analyse_fcs", "compensated_columns", "default_logicle"]
+__all__ = [
+    "CompensatedAt",
+    "DNTResult",
+    "analyse_data",
+    "analyse_fcs",
+    "compensated_columns",
+    "default_logicle",
+]
 
 ANALYTES = ("dnt_pct_lymphocytes", "dnt_pct_cd3", "dnt_pct_tcrab")
 GATED_MARKERS = ("CD3", "TCRab", "CD4", "CD8", "B220")
@@ -140,11 +148,12 @@ class DNTResult:
         return obs
 
 
-def compensated_columns(events: np.ndarray, pnn: Sequence[str], spill: SpillMatrix,
-                        wanted: Iterable[str]) -> dict[str, np.ndarray]:
-    """Only the wanted columns of ``compensate(events, pnn, spill)`` (compensated =
-    observed[:, matrix channels] @ inverse(matrix), summed column by column, so equal to
-    compensate()'s BLAS product to rounding), without copying the rest."""
+def _comp_terms(pnn: Sequence[str], spill: SpillMatrix, wanted: Iterable[str]
+                ) -> dict[str, list[tuple[int, np.float64]]]:
+    """For each wanted matrix channel, the (event column, weight) terms of its compensated
+    value: column j of observed[:, matrix channels] @ inverse(matrix), exact zeros skipped
+    (spillover matrices are sparse). np.float64 weights: float32 events are multiplied in
+    float64 too."""
     pnn = list(pnn)
     missing = [c for c in spill.channels if c not in pnn]
     if missing:
@@ -156,23 +165,38 @@ def compensated_columns(events: np.ndarray, pnn: Sequence[str], spill: SpillMatr
         raise FlowError("spillover matrix is singular", field="spillover",
                         value=list(spill.channels), expected="an invertible matrix") from None
     idx = [pnn.index(c) for c in spill.channels]
-    n = events.shape[0]
-    out: dict[str, np.ndarray] = {}
-    # column j of observed @ inv: a sum over the matrix channels, skipping exact zeros
-    # (spillover matrices are sparse); no BLAS threads.
-    # Summed in blocks of rows that stay in cache: every column is read from memory once.
-    terms: dict[str, list[tuple[int, float]]] = {}
+    terms: dict[str, list[tuple[int, np.float64]]] = {}
     for c in wanted:
         if c in spill.channels:
             j = spill.channels.index(c)
-            # np.float64 weights: float32 events are then multiplied in float64 too
             terms[c] = [(col, np.float64(inv[k, j])) for k, col in enumerate(idx)
                         if inv[k, j] != 0.0]
-            # np.empty, not np.zeros: numpy asks for huge pages only on uninitialised
-            # buffers, and 4 KB page faults on fresh zeroed memory cost as much as the sums
-            out[c] = np.empty(n, dtype=np.float64)
-        else:
+    return terms
+
+
+def compensated_columns(events: np.ndarray, pnn: Sequence[str], spill: SpillMatrix,
+                        wanted: Iterable[str]) -> dict[str, np.ndarray]:
+    """Only the wanted columns of ``compensate(events, pnn, spill)`` (compensated =
+    observed[:, matrix channels] @ inverse(matrix), summed column by column, so equal to
+    compensate()'s BLAS product to rounding), without copying the rest."""
+    pnn = list(pnn)
+    wanted = list(wanted)
+    terms = _comp_terms(pnn, spill, wanted)
+    out = _sum_terms(events, terms)
+    for c in wanted:
+        if c not in terms:
             out[c] = np.ascontiguousarray(events[:, pnn.index(c)])
+    return {c: out[c] for c in wanted}
+
+
+def _sum_terms(events: np.ndarray, terms: Mapping[str, Sequence[tuple[int, np.float64]]]
+               ) -> dict[str, np.ndarray]:
+    """Each channel's sum of its terms (column times weight, in order) over every event, in
+    blocks of rows that stay in cache: every column is read from memory once; no BLAS."""
+    n = events.shape[0]
+    # np.empty, not np.zeros: numpy asks for huge pages only on uninitialised buffers, and
+    # 4 KB page faults on fresh zeroed memory cost as much as the sums
+    out = {c: np.empty(n, dtype=np.float64) for c in terms}
     if terms:
         block = max(1, min(n, _COMP_BLOCK))
         tmp = np.empty(block, dtype=np.float64)
@@ -210,6 +234,48 @@ def compensated_columns(events: np.ndarray, pnn: Sequence[str], spill: SpillMatr
     return out
 
 
+class CompensatedAt:
+    """Compensated values of some channels at chosen events only (the gated markers are
+    needed among lymphocytes, not among every event): the same terms in the same order as
+    :func:`compensated_columns`, so the same values bit for bit."""
+
+    def __init__(self, events: np.ndarray, pnn: Sequence[str], spill: SpillMatrix,
+                 wanted: Iterable[str]) -> None:
+        self.events = events
+        self.terms = _comp_terms(pnn, spill, wanted)
+        self.channels = tuple(self.terms)
+
+    def __call__(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """{channel: compensated values at events ``idx``}."""
+        inputs = sorted({col for ts in self.terms.values() for col, _ in ts})
+        sub = np.empty((idx.size, len(inputs)), dtype=self.events.dtype, order="F")
+        for i, col in enumerate(inputs):
+            np.take(self.events[:, col], idx, out=sub[:, i])
+        pos = {col: i for i, col in enumerate(inputs)}
+        return _sum_terms(sub, {c: [(pos[col], w) for col, w in ts] for c, ts in self.terms.items()})
+
+    def n_non_finite(self, channel: str) -> int:
+        """Events (all of them) whose compensated ``channel`` is NaN or infinite: none when
+        every input is finite and too small to overflow, else counted on the full column."""
+        ts = self.terms[channel]
+        if not ts or self.events.shape[0] == 0:
+            return 0
+        big = 0.0
+        with np.errstate(invalid="ignore"):
+            for col, _ in ts:
+                v = self.events[:, col]
+                lo, hi = float(np.minimum.reduce(v, initial=np.inf)), float(
+                    np.maximum.reduce(v, initial=-np.inf))
+                if not (math.isfinite(lo) and math.isfinite(hi)):
+                    big = math.inf
+                    break
+                big = max(big, abs(lo), abs(hi))
+        if big * sum(abs(float(w)) for _, w in ts) < 1e300:
+            return 0
+        full = _sum_terms(self.events, {channel: ts})[channel]
+        return int(full.size - np.count_nonzero(np.isfinite(full)))
+
+
 _COMP_BLOCK = 8192
 
 
@@ -242,7 +308,14 @@ def analyse_data(
     wanted = list(dict.fromkeys([*panel.scatter.values(), *gated]))
     raw = {c: fcs.events[:, fcs.channel_index(c)]
            for c in dict.fromkeys([*panel.scatter.values(), *panel.markers.values()])}
-    if spill is not None:
+    lazy: CompensatedAt | None = None
+    if spill is not None and not keep_columns:
+        # the gated markers are compensated among lymphocytes only (the gates that use them
+        # all lie inside the lymphocyte gate); scatter and other columns as they are
+        lazy = CompensatedAt(fcs.events, fcs.pnn, spill, gated)
+        cols = compensated_columns(fcs.events, fcs.pnn, spill,
+                                   [c for c in wanted if c not in lazy.channels])
+    elif spill is not None:
         cols = compensated_columns(fcs.events, fcs.pnn, spill, wanted)
     else:
         cols = {c: np.ascontiguousarray(fcs.events[:, fcs.channel_index(c)]) for c in wanted}
@@ -255,7 +328,8 @@ def analyse_data(
             cols[time] *= fcs.time_step_pending
     ranges = {c.pnn: c.range for c in fcs.channels}
     xf = default_logicle()
-    res = auto_gate(cols, panel, xf=xf, ranges=ranges, compensated=spill is not None, raw=raw)
+    res = auto_gate(cols, panel, xf=xf, ranges=ranges, compensated=spill is not None, raw=raw,
+                    compensate_at=lazy)
     c = res.counts
     counts = {
         "events": fcs.n_events,
