@@ -265,6 +265,9 @@ def test_throttle_window_slides(failure_store: Any) -> None:
     t.succeeded("10.0.0.3", "dave")
     t.failed("10.0.0.3", "dave")
     assert t.retry_after("10.0.0.3", "dave") == 0
+    t.failed("10.0.0.4", "nul\x00name")  # any guessed name is counted, NUL included
+    t.failed("10.0.0.4", "nul\x00name")
+    assert t.retry_after("10.0.0.4", "NUL\x00name") > 0
 
 
 # --------------------------------------------------------------- security headers everywhere

@@ -37,7 +37,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_FORM_BYTES = 64 * 1024
-ALL = "\x00any user"  # the per-address counter's key (no user name contains NUL)
+# The per-address counter's key: names are lower-cased, so none can equal it (and, unlike a
+# NUL-marked key, PostgreSQL text can store it).
+ALL = "ANY USER"
 
 __all__ = ["WEAK_PASSWORDS", "FailureStore", "LoadShedMiddleware", "LoginThrottle", "LoginThrottleMiddleware",
            "MemoryFailures", "RegistryFailures", "check_admin_password"]
@@ -107,6 +109,11 @@ class MemoryFailures:
             self._fails.pop(key, None)
 
 
+def _storable(text: str) -> str:
+    # A guessed name may hold any character; PostgreSQL text cannot hold NUL.
+    return text.replace("\x00", "\ufffd")
+
+
 class RegistryFailures:
     """Failure times in the registry database, shared by every worker process of a deployment."""
 
@@ -114,16 +121,17 @@ class RegistryFailures:
         self.registry = registry
 
     def recent(self, key: tuple[str, str], since: float) -> list[float]:
-        return list(self.registry.login_failures(key[0], key[1], since))
+        return list(self.registry.login_failures(_storable(key[0]), _storable(key[1]), since))
 
     def add(self, keys: Sequence[tuple[str, str]], at: float, forget_before: float) -> None:
-        addrs = {k[0] for k in keys}
-        for addr in addrs:
-            self.registry.add_login_failure(addr, [k[1] for k in keys if k[0] == addr], at, forget_before)
+        for addr in {k[0] for k in keys}:
+            self.registry.add_login_failure(_storable(addr), [_storable(k[1]) for k in keys if k[0] == addr], at,
+                                            forget_before)
 
     def clear(self, key: tuple[str, str]) -> None:
-        if list(self.registry.login_failures(key[0], key[1], 0.0)):  # most successes have nothing to clear
-            self.registry.clear_login_failures(key[0], key[1])
+        addr, name = _storable(key[0]), _storable(key[1])
+        if list(self.registry.login_failures(addr, name, 0.0)):  # most successes have nothing to clear
+            self.registry.clear_login_failures(addr, name)
 
 
 class LoginThrottle:
