@@ -244,13 +244,15 @@ class CompensatedAt:
         self.events = events
         self.terms = _comp_terms(pnn, spill, wanted)
         self.channels = tuple(self.terms)
+        self._range: dict[int, tuple[float, float]] = {}  # input column -> (min, max)
 
     def __call__(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         """{channel: compensated values at events ``idx``}."""
         inputs = sorted({col for ts in self.terms.values() for col, _ in ts})
         sub = np.empty((idx.size, len(inputs)), dtype=self.events.dtype, order="F")
         for i, col in enumerate(inputs):
-            np.take(self.events[:, col], idx, out=sub[:, i])
+            # mode="clip" (the indices are valid): with out=, "raise" buffers a copy
+            np.take(self.events[:, col], idx, out=sub[:, i], mode="clip")
         pos = {col: i for i, col in enumerate(inputs)}
         return _sum_terms(sub, {c: [(pos[col], w) for col, w in ts] for c, ts in self.terms.items()})
 
@@ -263,9 +265,11 @@ class CompensatedAt:
         big = 0.0
         with np.errstate(invalid="ignore"):
             for col, _ in ts:
-                v = self.events[:, col]
-                lo, hi = float(np.minimum.reduce(v, initial=np.inf)), float(
-                    np.maximum.reduce(v, initial=-np.inf))
+                if col not in self._range:  # minimum/maximum propagate NaN
+                    v = self.events[:, col]
+                    self._range[col] = (float(np.minimum.reduce(v, initial=np.inf)),
+                                        float(np.maximum.reduce(v, initial=-np.inf)))
+                lo, hi = self._range[col]
                 if not (math.isfinite(lo) and math.isfinite(hi)):
                     big = math.inf
                     break
