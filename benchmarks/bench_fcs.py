@@ -10,8 +10,8 @@ Files (written to a temporary folder by this script, except the real one):
 * ``100715.fcs``: the real FACSAria file in ../shared/data/flowkit (when present).
 
 For each, both readers must return identical float64 events (preprocessed: $PnE, $PnG,
-$TIMESTEP) or the run fails. Then the full DNT pipeline (read, compensate, logicle, gate)
-runs on the float32 file against FlowKit applying the same gates. Times are the best of
+$TIMESTEP) or the run fails. Then the full DNT pipeline (``analyse_fcs``: read, compensate,
+logicle, gate, QC) runs on the float32 file against FlowKit applying the same gates. Times are the best of
 ``--repeat`` runs in CPU time (process_time; the machine is shared, so wall time is
 printed too but not used in ratios). Run by hand:
 
@@ -75,7 +75,7 @@ def main() -> None:
 
     from alpsdx.flow.fcs import read_fcs
     from alpsdx.flow.gating import to_flowkit
-    from alpsdx.flow.pipeline import analyse_data
+    from alpsdx.flow.pipeline import analyse_fcs
     from alpsdx.flow.synthetic import SyntheticSpec, write_synthetic
 
     rng = np.random.default_rng(0)
@@ -116,8 +116,7 @@ def main() -> None:
 
         # the DNT pipeline vs FlowKit with the same gates, on the float32 file
         path = files["float32"]
-        c_pipe, w_pipe, res = best_of(lambda: analyse_data(read_fcs(path), keep_columns=False),
-                                      args.repeat)
+        c_pipe, w_pipe, res = best_of(lambda: analyse_fcs(path, keep_columns=False), args.repeat)
         gs = to_flowkit(res.gating.gates, res.xf, comp_ref="FCS")
 
         def flowkit() -> dict[str, int]:
