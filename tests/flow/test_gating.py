@@ -508,3 +508,25 @@ def test_compensated_at_events_equals_compensated_columns():
         assert at.n_non_finite(c) == 0
     events[5, 4] = np.nan  # D3's own detector
     assert CompensatedAt(events, pnn, spill, ["D3"]).n_non_finite("D3") == 1
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grid_polygon_float32_columns_and_far_offsets_equal_flowutils(offset, dtype):
+    """float32 event columns (as analyse_fcs keeps them) and a small gate far from the
+    origin (the table index then computed in float64) give flowutils' answers, points on
+    the vertices and edges included."""
+    from flowutils.gating import points_in_polygon as fu_pip
+
+    rng = np.random.default_rng(31)
+    k = 24
+    ang = np.sort(rng.uniform(0, 2 * np.pi, k))
+    rad = rng.uniform(0.4, 1.0, k) * 10.0
+    poly = np.column_stack([offset + rad * np.cos(ang), offset + rad * np.sin(ang)])
+    poly = poly.astype(dtype).astype(np.float64)  # vertices representable in the columns' type
+    pts = rng.uniform(poly.min(0) - 3, poly.max(0) + 3, size=(50_000, 2)).astype(dtype)
+    t = rng.uniform(0, 1, k)
+    pts[:k] = poly
+    pts[k:2 * k] = poly + t[:, None] * (np.roll(poly, -1, axis=0) - poly)
+    ref = np.asarray(fu_pip(poly, pts.astype(np.float64)), dtype=bool)
+    np.testing.assert_array_equal(points_in_polygon(poly, pts[:, 0].copy(), pts[:, 1].copy()), ref)
