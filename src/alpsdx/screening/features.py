@@ -7,7 +7,9 @@ nothing here is backend-specific SQL. Engine-friendly shape:
    anything else: condition/observation/procedure codes to the concept sets, drug names to
    the ingredient sets, and measurement rows to one lookup keyed on their raw
    (concept id, source code, unit concept id, unit source value) that carries the analyte
-   and the unit factor (built by :func:`unit_table` from one scan of distinct keys).
+   and the unit factor (built by :func:`unit_table` from one scan of distinct keys; a key
+   column with one value in every row, such as concept ids 0 in a source-only extract, is
+   left out of the join). Rows without a value are dropped at the scan.
 2. **Aggregate once per person**: laboratory rows are joined to the person (age, sex) and
    to the age band by one integer key, then aggregated straight to one row per person.
 3. **Stages**: coded events, laboratory aggregates and the per-person table are each
