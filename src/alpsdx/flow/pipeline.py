@@ -4,6 +4,12 @@
 gives its own Gating-ML 2.0 / FlowJo workspace, applies those gates with the DNT gate the
 user names. The result keeps the gates and per-event masks so the plot module can draw
 them, and turns into JSON or case observations (dated from $DATE).
+
+Speed without approximation: float DATA is read as float32 (lossless) and every value is
+computed in float64; only the gated markers are compensated, and, when the plotting columns
+are not kept, only among lymphocytes (every marker gate lies inside the lymphocyte gate);
+range gates compare linear values with inverse-transformed cuts, so logicle is never applied
+event by event. Gates, thresholds, flags and masks are the same either way (tested).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from alpsdx.errors import FlowError, GatingError
 from alpsdx.flow import qc
 from alpsdx.flow.compensation import SpillMatrix, load_spill_csv, spillover_from_text
 from alpsdx.flow.fcs import FCSData, read_fcs
-from alpsdx.flow.gating import GatingResult, Logicle, auto_gate
+from alpsdx.flow.gating import GATED, GatingResult, Logicle, auto_gate
 from alpsdx.flow.markers import Panel, resolve_panel
 from alpsdx.flow.qc import QCFlag
 
@@ -35,7 +41,7 @@ __all__ = [
 ]
 
 ANALYTES = ("dnt_pct_lymphocytes", "dnt_pct_cd3", "dnt_pct_tcrab")
-GATED_MARKERS = ("CD3", "TCRab", "CD4", "CD8", "B220")
+GATED_MARKERS = GATED  # the markers auto_gate gates on
 
 
 def default_logicle() -> Logicle:
@@ -280,7 +286,7 @@ class CompensatedAt:
         return int(full.size - np.count_nonzero(np.isfinite(full)))
 
 
-_COMP_BLOCK = 8192
+_COMP_BLOCK = 16384
 
 
 def _spill_for(fcs: FCSData, spill_csv: str | Path | None) -> tuple[SpillMatrix | None, str]:
@@ -302,7 +308,10 @@ def analyse_data(
     spill_csv: str | Path | None = None,
     keep_columns: bool = True,
 ) -> DNTResult:
-    """Analyse an FCS data set already read (see :func:`analyse_fcs`)."""
+    """Analyse an FCS data set already read (see :func:`analyse_fcs`).
+
+    ``keep_columns=False`` drops the per-event columns the plots need and lets the gated
+    markers be compensated among lymphocytes only (same results, less work)."""
     if gates is not None:
         return _analyse_user_gates(fcs, gates, dnt_gate, spill_csv)
     panel: Panel = resolve_panel(fcs.pnn, fcs.pns, channel_overrides)
