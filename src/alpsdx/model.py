@@ -438,6 +438,114 @@ class _StrictYAMLLoader(_SafeBase):  # type: ignore[misc]
         return result
 
 
+_MAX_YAML_DEPTH = 1000
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _load_yaml(text: str) -> Any:
+    """One YAML document as Python data, built straight from the parser's events.
+
+    ``yaml.load`` composes the whole node graph before constructing anything: ~70 bytes of
+    memory per byte of input for a long observation list. Here each scalar is resolved and
+    constructed by the same safe resolver/constructor as it arrives, so peak memory is the
+    data itself. Same semantics as ``_StrictYAMLLoader``: safe tags, merge keys, aliases
+    (shared, not copied), repeated keys refused.
+    """
+    loader = _StrictYAMLLoader(text)
+    anchors: dict[str, Any] = {}
+    # each open container: [object, pending key or _NO_KEY, pending key is "<<", seen keys,
+    # a child container to merge in when it closes]
+    stack: list[list[Any]] = []
+    root: Any = _NO_KEY
+    documents = 0
+
+    def merge_into(target: dict[Any, Any], value: Any) -> None:
+        # "<<: *anchor" or "<<: [*a, *b]": keys not given explicitly are merged in, earlier first
+        for part in value if isinstance(value, list) else [value]:
+            if not isinstance(part, dict):
+                raise yaml.constructor.ConstructorError(None, None, "a merge key needs a mapping")
+            for k, v in part.items():
+                target.setdefault(k, v)
+
+    def add(value: Any, is_key_merge: bool = False, complete: bool = True) -> None:
+        nonlocal root
+        if not stack:
+            root = value
+            return
+        top = stack[-1]
+        if isinstance(top[0], list):
+            top[0].append(value)
+        elif top[1] is _NO_KEY:
+            if isinstance(value, dict | list):
+                raise yaml.constructor.ConstructorError(None, None, "found unhashable key")
+            if not is_key_merge:
+                if value in top[3]:
+                    raise _DuplicateKey(value)
+                top[3].add(value)
+            top[1], top[2] = value, is_key_merge
+        elif top[2]:
+            if complete:
+                merge_into(top[0], value)
+            else:
+                top[4] = value  # merged when this container closes
+            top[1], top[2] = _NO_KEY, False
+        else:
+            top[0][top[1]] = value
+            top[1] = _NO_KEY
+
+    try:
+        while loader.check_event():
+            event: Any = loader.get_event()
+            if isinstance(event, yaml.ScalarEvent):
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+                if tag == _MERGE_TAG:
+                    add(None, is_key_merge=True)
+                    continue
+                node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)  # type: ignore[arg-type]  # libyaml's Mark is not in the stubs
+                construct = loader.yaml_constructors.get(tag, loader.yaml_constructors[None])
+                value = construct(loader, node)
+                if event.anchor is not None:
+                    anchors[event.anchor] = value
+                add(value)
+            elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                mapping = isinstance(event, yaml.MappingStartEvent)
+                if event.tag not in (None, "!", _MAP_TAG if mapping else _SEQ_TAG):
+                    raise yaml.constructor.ConstructorError(None, None, f"tag {event.tag} is not used in case files",
+                                                            event.start_mark)  # type: ignore[arg-type]  # libyaml's Mark is not in the stubs
+                if len(stack) >= _MAX_YAML_DEPTH:
+                    raise RecursionError
+                obj: Any = {} if mapping else []
+                if event.anchor is not None:
+                    anchors[event.anchor] = obj
+                add(obj, complete=False)
+                stack.append([obj, _NO_KEY, False, set(), None])
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                done = stack.pop()[0]
+                if stack and stack[-1][4] is done:
+                    stack[-1][4] = None
+                    merge_into(stack[-1][0], done)
+            elif isinstance(event, yaml.AliasEvent):
+                if event.anchor not in anchors:
+                    raise yaml.composer.ComposerError(None, None, f"found undefined alias {event.anchor}",
+                                                      event.start_mark)  # type: ignore[arg-type]  # libyaml's Mark is not in the stubs
+                add(anchors[event.anchor])
+            elif isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise yaml.composer.ComposerError("expected a single document in the stream", None,
+                                                      "but found another document", event.start_mark)  # type: ignore[arg-type]  # libyaml's Mark is not in the stubs
+    finally:
+        loader.dispose()
+    return None if root is _NO_KEY else root
+
+
+_NO_KEY: Any = object()
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -455,7 +563,7 @@ def parse_case_text(text: str, *, fmt: Literal["json", "yaml", "auto"] = "auto",
         if fmt == "json":
             data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
         else:
-            data = yaml.load(text, Loader=_StrictYAMLLoader)
+            data = _load_yaml(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", field=source) from None
     except yaml.YAMLError as exc:

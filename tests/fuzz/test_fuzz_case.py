@@ -128,3 +128,75 @@ def test_load_case_non_utf8_file_is_typed(tmp_path: Path) -> None:
     p.write_bytes(b'{"id": "\xff"}')
     with pytest.raises(InputError, match="not UTF-8"):
         load_case(p)
+
+
+# --- the event-built YAML loader against PyYAML's own (node graph) loader -------------------
+
+_yaml_scalars = (st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=12)
+                 | st.floats(allow_nan=False, allow_infinity=False, width=32)
+                 | st.dates().map(lambda d: d.isoformat()))
+_yaml_data = st.recursive(_yaml_scalars, lambda inner: st.lists(inner, max_size=4)
+                          | st.dictionaries(st.text(min_size=1, max_size=8), inner, max_size=4), max_leaves=25)
+
+
+@fuzz_settings(200)
+@given(_yaml_data, st.sampled_from([None, False, True]))
+def test_event_yaml_loader_matches_pyyaml(data: Any, flow: bool | None) -> None:
+    import yaml
+
+    from alpsdx.model import _load_yaml, _StrictYAMLLoader
+
+    text = yaml.safe_dump(data, default_flow_style=flow, allow_unicode=True)
+    assert _load_yaml(text) == yaml.load(text, Loader=_StrictYAMLLoader)
+
+
+@pytest.mark.parametrize("text", [
+    "a: &x {b: 1, c: [1, 2]}\nd: *x\n",                        # alias shares the anchored value
+    "base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\n",           # explicit key beats the merged one
+    "m:\n  y: 3\n  <<: [{y: 1, z: 1}, {z: 2, w: 2}]\n",        # merge list: earlier mapping wins
+    "t: 2024-02-29\nd: 2024-02-29T10:00:00Z\nn: ~\nf: 1.5e3\ni: 0x1F\nb: yes\ns: '01'\n",
+    "--- \n- 1\n- [2, {a: b}]\n...\n",
+    "",
+])
+def test_event_yaml_loader_examples(text: str) -> None:
+    import yaml
+
+    from alpsdx.model import _load_yaml, _StrictYAMLLoader
+
+    assert _load_yaml(text) == yaml.load(text, Loader=_StrictYAMLLoader)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("a: 1\n---\nb: 2\n", "single document"),
+    ("a: *nowhere\n", "undefined alias"),
+    ("a: !!set {x, y}\n", "not used in case files"),
+    ("m:\n  <<: 5\n", "merge key needs a mapping"),
+])
+def test_event_yaml_loader_refusals_are_typed(text: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        parse_case_text(text, fmt="yaml")
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_case_parsing_memory_stays_under_20x_the_input(fmt: str) -> None:
+    """The 20x rule (issue 9) on a long case: 12,000 observations (~0.8 MB), imports warmed first."""
+    import tracemalloc
+
+    import yaml
+
+    def case(n: int) -> dict[str, Any]:
+        return {"id": "big", "sex": "male", "age_years": 9, "observations": [
+            {"analyte": "igg", "value": 1000 + i % 500, "unit": "mg/dL", "date": f"2020-0{1 + i % 9}-1{i % 9}"}
+            for i in range(n)]}
+
+    dump = (lambda d: json.dumps(d)) if fmt == "json" else (lambda d: yaml.safe_dump(d, sort_keys=False))
+    parse_case_text(dump(case(3)), fmt=fmt)  # unit registry, knowledge: loaded once per process
+    text = dump(case(12_000))
+    tracemalloc.start()
+    try:
+        parsed = parse_case_text(text, fmt=fmt)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(parsed.observations) == 12_000
+    assert peak < 20 * len(text), f"{peak / len(text):.1f}x"
