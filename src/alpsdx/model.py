@@ -455,6 +455,7 @@ def _load_yaml(text: str) -> Any:
     """
     loader = _StrictYAMLLoader(text)
     anchors: dict[str, Any] = {}
+    strings: dict[str, str] = {}
     # each open container: [object, pending key or _NO_KEY, pending key is "<<", seen keys,
     # a child container to merge in when it closes]
     stack: list[list[Any]] = []
@@ -508,6 +509,8 @@ def _load_yaml(text: str) -> Any:
                 node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)  # type: ignore[arg-type]  # libyaml's Mark is not in the stubs
                 construct = loader.yaml_constructors.get(tag, loader.yaml_constructors[None])
                 value = construct(loader, node)
+                if type(value) is str and len(value) <= 64:  # keys and units repeat: one object each, as json does
+                    value = strings.setdefault(value, value)
                 if event.anchor is not None:
                     anchors[event.anchor] = value
                 add(value)
