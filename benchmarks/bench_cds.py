@@ -1,10 +1,12 @@
 """CDS Hooks ``patient-view`` under a bounded loopback load, against the same service's
 discovery endpoint (the framework floor) measured in the same run.
 
-The service runs in its own process (uvicorn, one worker, the standalone interop app with
-a SQLite registry) on 127.0.0.1; this process is an open-loop load generator: requests are
-scheduled at a fixed rate (default 200/s for 10 s, at most 64 in flight) and each latency is
-measured from its *scheduled* send time, so queueing behind a slow server counts. Every
+The service is the deployment itself, ``alpsdx serve --workers N`` (default 2, one per core;
+``--workers 1`` for the single-process figure), with a SQLite registry, on 127.0.0.1. This
+process is an open-loop load generator (``_loadgen``: pre-serialised keep-alive requests, its
+own CPU cost printed): requests are scheduled at a fixed rate (default 200/s for 10 s, at most
+64 in flight) and each latency is measured from its *scheduled* send time, so queueing behind
+a slow server counts. Every
 ``patient-view`` call carries a fresh ES256-signed JWT (iss, aud, exp, iat, jti) and full
 prefetch (Patient, Observations, Conditions, Procedures, medications, family history) for
 one of 50 distinct synthetic patients, cycled. The content-addressed FHIR validation cache
@@ -12,7 +14,7 @@ one of 50 distinct synthetic patients, cycled. The content-addressed FHIR valida
 for an EHR that re-sends a chart's unchanged resources; the evaluation itself (criteria,
 care, genetics) runs on every call.
 
-Run: ``.venv/bin/python benchmarks/bench_cds.py [--rate 200] [--seconds 10]``.
+Run: ``.venv/bin/python benchmarks/bench_cds.py [--rate 200] [--seconds 10] [--workers 2]``.
 Target (issue 7): p99 < 50 ms at 200 requests/s on a 2-core machine.
 """
 
@@ -21,9 +23,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import multiprocessing as mp
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,26 +42,21 @@ PATIENTS = 50
 MAX_IN_FLIGHT = 64
 
 
-def _serve(port_q: Any, jwk: dict[str, Any], workdir: str) -> None:
-    import logging
+def _start_server(workdir: Path, jwk: dict[str, Any], workers: int) -> tuple[subprocess.Popen[bytes], int, Any]:
+    """``alpsdx serve`` on a free loopback port, trusting ``jwk`` for CDS clients."""
     import socket
 
-    import uvicorn
-
-    from alpsdx.interop.cds import CDSConfig
-    from alpsdx.interop.server import create_interop_app
-    from alpsdx.store import Registry, make_engine, upgrade
-
-    logging.disable(logging.WARNING)
-    engine = make_engine(f"sqlite:///{workdir}/bench.sqlite3")
-    upgrade(engine)
-    app = create_interop_app(Registry(engine, Path(workdir) / "uploads"), SECRET,
-                             CDSConfig(jwks={"keys": [jwk]}, issuers=(ISSUER,)))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port_q.put(sock.getsockname()[1])
-    uvicorn.Server(uvicorn.Config(app, log_level="error", access_log=False, lifespan="off")).run(sockets=[sock])
+    (workdir / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = {**os.environ, "ALPSDX_DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}", "ALPSDX_SECRET_KEY": SECRET,
+           "ALPSDX_ADMIN_PASSWORD": "bench-admin-pass-7", "ALPSDX_UPLOAD_DIR": str(workdir / "uploads"),
+           "ALPSDX_COOKIE_SECURE": "0", "ALPSDX_CDS_JWKS": str(workdir / "jwks.json"), "ALPSDX_CDS_ISSUERS": ISSUER}
+    log = (workdir / "server.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "alpsdx.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", str(workers)], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    return proc, port, log
 
 
 def _case(i: int) -> dict[str, Any]:
@@ -115,6 +112,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rate", type=float, default=200.0, help="requests per second (default 200)")
     ap.add_argument("--seconds", type=float, default=10.0, help="duration of each phase (default 10)")
+    ap.add_argument("--workers", type=int, default=2, help="server worker processes (default 2, one per core)")
     args = ap.parse_args()
 
     import jwt
@@ -124,22 +122,20 @@ def main() -> None:
     jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
     jwk.update(kid="bench", alg="ES256", use="sig")
 
-    ctx = mp.get_context("spawn")
-    port_q = ctx.Queue()
-    with tempfile.TemporaryDirectory() as workdir:
-        proc = ctx.Process(target=_serve, args=(port_q, jwk, workdir), daemon=True)
-        proc.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, port, log = _start_server(Path(tmp), jwk, args.workers)
         try:
-            port = port_q.get(timeout=120)
             base = f"http://127.0.0.1:{port}"
             import httpx
 
-            for _ in range(200):
+            for _ in range(1200):
                 try:
                     if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.1)
+            else:
+                raise SystemExit(f"the server did not start: {(Path(tmp) / 'server.log').read_text()[-2000:]}")
             service = "alpsdx-patient-view"
             aud = f"{base}/cds-services/{service}"
             bodies = []
@@ -183,17 +179,22 @@ def main() -> None:
             pv = run_load("127.0.0.1", port, calls, args.rate, args.seconds, MAX_IN_FLIGHT)
         finally:
             proc.terminate()
-            proc.join(10)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
 
     load = os.getloadavg()
     print(f"host: {os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
           "(other processes compete with the server and the load generator)")
+    print(f"server: alpsdx serve --workers {args.workers} (SQLite registry)")
     print(f"offered load {args.rate:g} req/s for {args.seconds:g} s per phase, <= {MAX_IN_FLIGHT} in flight, "
           f"{PATIENTS} patients cycled ({cards} cards for the last warm-up patient)")
     for name, r in (("discovery (baseline)", floor), ("patient-view", pv)):
         print(f"{name:22s} sent={r['sent']} not_ok={r['sent'] - r['ok']} rps={r['rps']:.1f} "
               f"p50={r['p50_ms']:.1f} ms p99={r['p99_ms']:.1f} ms max={r['max_ms']:.1f} ms "
-              f"connections={r['connections']} generator_cpu={r['generator_cpu_ms_per_request']:.2f} ms/request")
+              f"statuses={r['statuses']} connections={r['connections']} generator_cpu={r['generator_cpu_ms_per_request']:.2f} ms/request")
     print(f"patient-view one at a time: n={len(seq)} p50={statistics.median(seq):.1f} ms "
           f"p99={seq[min(len(seq) - 1, int(0.99 * len(seq)))]:.1f} ms (service time without queueing)")
     print(f"patient-view / discovery: p50 x{pv['p50_ms'] / floor['p50_ms']:.1f}, "
@@ -201,7 +202,7 @@ def main() -> None:
           f"{'met' if pv['p99_ms'] < 50 and (pv['sent'] - pv['ok']) == 0 else 'NOT met'}")
     print(f"RESULT rps={pv['rps']:.1f} p50_ms={pv['p50_ms']:.1f} p99_ms={pv['p99_ms']:.1f} "
           f"baseline_rps={floor['rps']:.1f} baseline_p50_ms={floor['p50_ms']:.1f} "
-          f"baseline_p99_ms={floor['p99_ms']:.1f} errors={(pv['sent'] - pv['ok'])}")
+          f"baseline_p99_ms={floor['p99_ms']:.1f} workers={args.workers} errors={(pv['sent'] - pv['ok'])}")
 
 
 if __name__ == "__main__":

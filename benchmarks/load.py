@@ -2,7 +2,8 @@
 
 ``alpsdx serve`` runs as its own process on 127.0.0.1 (one uvicorn worker, SQLite registry,
 the deployment `make run` starts), configured to trust one ES256 JWK for CDS clients. This
-process is an open-loop asyncio/httpx load generator, loopback only, bounded in count and
+process is an open-loop load generator (``_loadgen``: pre-serialised keep-alive requests, so the generator
+takes little of the CPU the server needs), loopback only, bounded in count and
 time: requests are scheduled at a fixed rate and each latency is measured from its
 *scheduled* send time, so queueing counts.
 
@@ -23,27 +24,24 @@ Run: ``.venv/bin/python benchmarks/load.py [--seconds 10] [--overload 400]``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_cds  # noqa: E402  (payload builders shared with the CDS benchmark)
+from _loadgen import build_request, run_load  # noqa: E402
 
 ISSUER = "https://ehr.load.example"
 ADMIN_PASSWORD = "load-admin-pass-1"
@@ -54,45 +52,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-async def _load(method: str, urls: list[str], bodies: list[bytes | None], headers: list[dict[str, str]],
-                rate: float, seconds: float, max_in_flight: int, cookies: dict[str, str] | None = None) -> dict[str, Any]:
-    n = int(rate * seconds)
-    lat: list[float] = []
-    statuses: Counter[str] = Counter()
-    sem = asyncio.Semaphore(max_in_flight)
-    limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
-    async with httpx.AsyncClient(limits=limits, timeout=30.0, cookies=cookies) as client:
-        t0 = time.perf_counter() + 0.2
-
-        async def one(k: int) -> None:
-            due = t0 + k / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            async with sem:
-                try:
-                    res = await client.request(method, urls[k % len(urls)], content=bodies[k % len(bodies)],
-                                               headers=headers[k % len(headers)])
-                    statuses[str(res.status_code)] += 1
-                    if res.status_code == 200:
-                        lat.append((time.perf_counter() - due) * 1000.0)
-                except httpx.HTTPError as exc:  # a dropped connection is an error, not a crash of the generator
-                    statuses[type(exc).__name__] += 1
-
-        start = time.perf_counter()
-        await asyncio.gather(*(one(k) for k in range(n)))
-        elapsed = time.perf_counter() - max(start, t0)
-    lat.sort()
-
-    def pct(q: float) -> float:
-        return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
-
-    ok = statuses.get("200", 0)
-    return {"sent": n, "ok": ok, "statuses": dict(statuses), "rps": n / elapsed, "ok_rps": ok / elapsed,
-            "p50_ms": statistics.median(lat) if lat else float("nan"), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
-            "errors": n - ok - statuses.get("503", 0), "shed": statuses.get("503", 0)}
 
 
 def _login(base: str) -> tuple[dict[str, str], str]:
@@ -112,6 +71,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="duration of each phase (default 10)")
     ap.add_argument("--cds-rate", type=float, default=200.0)
     ap.add_argument("--page-rate", type=float, default=50.0)
+    ap.add_argument("--workers", type=int, default=1, help="server worker processes (alpsdx serve --workers)")
     ap.add_argument("--overload", type=float, default=400.0, help="patient-page requests/s in the overload phase")
     args = ap.parse_args()
 
@@ -132,7 +92,8 @@ def main() -> None:
                "ALPSDX_SECRET_KEY": "load-secret-" + "x" * 32, "ALPSDX_UPLOAD_DIR": str(work / "uploads"),
                "ALPSDX_COOKIE_SECURE": "0", "ALPSDX_CDS_JWKS": str(work / "jwks.json"), "ALPSDX_CDS_ISSUERS": ISSUER}
         log = (work / "server.log").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "alpsdx.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "alpsdx.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                                 "--workers", str(args.workers)],
                                 env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT)
         try:
             for _ in range(1200):
@@ -174,12 +135,17 @@ def main() -> None:
                     raise SystemExit(f"CDS warm-up failed: {r.status_code} {r.text[:300]}")
             cds_heads = [{"Authorization": f"Bearer {token()}", "Content-Type": "application/json"} for _ in range(n_cds)]
 
-            floor = asyncio.run(_load("GET", [f"{base}/healthz"], [None], [{}], args.cds_rate, args.seconds, 64))
-            cds = asyncio.run(_load("POST", [aud], bodies, cds_heads, args.cds_rate, args.seconds, 64))
+            host = f"127.0.0.1:{port}"
+            path = f"/cds-services/{service}"
+            floor = run_load("127.0.0.1", port, [build_request("GET", host, "/healthz")], args.cds_rate,
+                             args.seconds, 64)
+            calls = [build_request("POST", host, path, cds_heads[k], bodies[k % len(bodies)]) for k in range(n_cds)]
+            cds = run_load("127.0.0.1", port, calls, args.cds_rate, args.seconds, 64)
             page_urls = [f"{base}/patients/{pid}" for pid in pids]
-            page = asyncio.run(_load("GET", page_urls, [None], [{}], args.page_rate, args.seconds, 64, cookies))
-            over = asyncio.run(_load("GET", page_urls, [None], [{}], args.overload, min(args.seconds, 5.0), 512,
-                                     cookies))
+            cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+            pages = [build_request("GET", host, f"/patients/{pid}", cookie) for pid in pids]
+            page = run_load("127.0.0.1", port, pages, args.page_rate, args.seconds, 64)
+            over = run_load("127.0.0.1", port, pages, args.overload, min(args.seconds, 5.0), 512)
             alive = proc.poll() is None and httpx.get(f"{base}/healthz", timeout=10).status_code == 200
             time.sleep(1.0)
             after = httpx.get(page_urls[0], cookies=cookies, timeout=30).status_code
@@ -201,11 +167,12 @@ def main() -> None:
     load = os.getloadavg()
     print(f"host: {os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
           "(other processes compete with the server and the load generator)")
-    print(f"server: alpsdx serve (1 worker, SQLite); ALPSDX_MAX_IN_FLIGHT={os.environ.get('ALPSDX_MAX_IN_FLIGHT', '32')}")
+    print(f"server: alpsdx serve ({args.workers} worker(s), SQLite); ALPSDX_MAX_IN_FLIGHT={os.environ.get('ALPSDX_MAX_IN_FLIGHT', '32')}")
     for name, r in (("healthz (baseline)", floor), ("cds patient-view", cds), ("patient page", page),
                     ("overload page", over)):
         print(f"{name:20s} offered={r['rps']:.0f}/s sent={r['sent']} ok={r['ok']} ok_rps={r['ok_rps']:.1f} "
-              f"p50={r['p50_ms']:.1f} ms p95={r['p95_ms']:.1f} ms p99={r['p99_ms']:.1f} ms statuses={r['statuses']}")
+              f"p50={r['p50_ms']:.1f} ms p95={r['p95_ms']:.1f} ms p99={r['p99_ms']:.1f} ms statuses={r['statuses']} "
+              f"generator_cpu={r['generator_cpu_ms_per_request']:.2f} ms/request")
     print(f"cds p99 / baseline p99: x{cds['p99_ms'] / floor['p99_ms']:.1f}; target p99 < 50 ms at {args.cds_rate:g}/s: "
           f"{'met' if cds['p99_ms'] < 50 and cds['errors'] == 0 else 'NOT met'}")
     print(f"patient page target p99 < 200 ms at {args.page_rate:g}/s: "
