@@ -1,7 +1,6 @@
 """Load on the real web app: CDS Hooks ``patient-view`` and the patient page, then overload.
 
-``alpsdx serve`` runs as its own process on 127.0.0.1 (one uvicorn worker, SQLite registry,
-the deployment `make run` starts), configured to trust one ES256 JWK for CDS clients. This
+``alpsdx serve --workers N`` (default 2, one per core; SQLite registry) runs on 127.0.0.1, configured to trust one ES256 JWK for CDS clients. This
 process is an open-loop load generator (``_loadgen``: pre-serialised keep-alive requests, so the generator
 takes little of the CPU the server needs), loopback only, bounded in count and
 time: requests are scheduled at a fixed rate and each latency is measured from its
@@ -71,7 +70,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="duration of each phase (default 10)")
     ap.add_argument("--cds-rate", type=float, default=200.0)
     ap.add_argument("--page-rate", type=float, default=50.0)
-    ap.add_argument("--workers", type=int, default=1, help="server worker processes (alpsdx serve --workers)")
+    ap.add_argument("--workers", type=int, default=2, help="server worker processes (alpsdx serve --workers; default 2, one per core)")
     ap.add_argument("--overload", type=float, default=400.0, help="patient-page requests/s in the overload phase")
     args = ap.parse_args()
 
@@ -184,7 +183,7 @@ def main() -> None:
           f"cds_p99_ms={cds['p99_ms']:.1f} page_rps={page['ok_rps']:.1f} page_p50_ms={page['p50_ms']:.1f} "
           f"page_p95_ms={page['p95_ms']:.1f} page_p99_ms={page['p99_ms']:.1f} baseline_p99_ms={floor['p99_ms']:.1f} "
           f"overload_sent={over['sent']} overload_shed={over['shed']} overload_errors={over['errors']} "
-          f"alive_after={int(alive)} db_check_ok={int(report['ok'])}")
+          f"alive_after={int(alive)} db_check_ok={int(report['ok'])} workers={args.workers}")
 
 
 if __name__ == "__main__":

@@ -96,7 +96,8 @@ def main() -> None:
         res = next((ln for ln in _run([PY, "benchmarks/load.py"]).splitlines() if ln.startswith("RESULT ")), "")
         r = _fields(res)
         if r:
-            rows.append(f"| load: CDS Hooks | patient-view, 200/s offered | {r['cds_rps']}/s served, p50 {r['cds_p50_ms']} ms, "
+            rows.append(f"| load: CDS Hooks | `alpsdx serve --workers {r.get('workers', 1)}`, patient-view, 200/s offered | "
+                        f"{r['cds_rps']}/s served, p50 {r['cds_p50_ms']} ms, "
                         f"p95 {r['cds_p95_ms']} ms, p99 {r['cds_p99_ms']} ms (target p99 < 50 ms) | {today} |")
             rows.append(f"| load: patient page | signed in, 50/s offered | {r['page_rps']}/s served, p50 {r['page_p50_ms']} ms, "
                         f"p95 {r['page_p95_ms']} ms, p99 {r['page_p99_ms']} ms (target p99 < 200 ms) | {today} |")
