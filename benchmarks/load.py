@@ -1,9 +1,9 @@
 """Load on the real web app: CDS Hooks ``patient-view`` and the patient page, then overload.
 
-``alpsdx serve --workers N`` (default 2, one per core; SQLite registry) runs on 127.0.0.1, configured to trust one ES256 JWK for CDS clients. This
-process is an open-loop load generator (``_loadgen``: pre-serialised keep-alive requests, so the generator
-takes little of the CPU the server needs), loopback only, bounded in count and
-time: requests are scheduled at a fixed rate and each latency is measured from its
+``alpsdx serve --workers N`` (default 2, one per core; SQLite registry) runs on 127.0.0.1,
+configured to trust one ES256 JWK for CDS clients. This process is an open-loop load
+generator (``_loadgen``: pre-serialised keep-alive requests, so the generator takes little of
+the CPU the server needs), loopback only, bounded in count and time: requests are scheduled at a fixed rate and each latency is measured from its
 *scheduled* send time, so queueing counts.
 
 Phases (each ``--seconds`` long, default 10):
