@@ -530,3 +530,22 @@ def test_grid_polygon_float32_columns_and_far_offsets_equal_flowutils(offset, dt
     pts[k:2 * k] = poly + t[:, None] * (np.roll(poly, -1, axis=0) - poly)
     ref = np.asarray(fu_pip(poly, pts.astype(np.float64)), dtype=bool)
     np.testing.assert_array_equal(points_in_polygon(poly, pts[:, 0].copy(), pts[:, 1].copy()), ref)
+
+
+def test_largest_time_gap_in_chunks_equals_argmax_of_diff():
+    from alpsdx.flow.qc import _largest_gap
+
+    rng = np.random.default_rng(13)
+    for n in (2, 3, 100, 65_537, 65_538, 200_001):
+        for kind in range(4):
+            t = np.cumsum(rng.exponential(1.0, n))
+            if kind == 1:
+                t[n // 2:] += 1e3  # one long stop
+            elif kind == 2:
+                t = np.round(t)  # tied gaps: the first one wins
+            elif kind == 3 and n > 2:
+                t[n // 3] = t[n // 3 - 1]
+            d = np.diff(t)
+            i = int(np.argmax(d))
+            assert _largest_gap(t) == (i, float(d[i]))
+    assert _largest_gap(np.array([0.0, 2.0, 1.0, 3.0]))[0] == -1  # not sorted

@@ -927,7 +927,10 @@ def auto_gate(
         mmasks = {"lymphocytes": np.ones(lidx.size, dtype=bool)}
 
     def add_marker_gate(gate: Gate) -> None:
-        m = gate.mask(mcols, xf, within=mmasks[gate.parent] if gate.parent else None)
+        # among lymphocytes only, the lymphocyte parent is every event of the marker space
+        whole = lidx is not None and gate.parent == "lymphocytes"
+        within = None if (whole or gate.parent is None) else mmasks[gate.parent]
+        m = gate.mask(mcols, xf, within=within)
         gates.append(gate)
         mmasks[gate.name] = m
         if lidx is not None:
@@ -938,7 +941,9 @@ def auto_gate(
     def positive_gate(marker: str, name: str, label: str, parent_name: str, on: str,
                       clear_code: str | None) -> None:
         chan = panel.markers[marker]
-        s = sub_idx(mmasks[on])
+        # among lymphocytes only, "lymphocytes" is every event there: a strided view
+        s = _subsample(lidx.size, sub_n) if (lidx is not None and on == "lymphocytes") \
+            else sub_idx(mmasks[on])
         h, cnt = logicle_histogram(mcols[chan][s], xf)
         t = threshold_from_histogram(h, cnt, marker, max_depth=max_depth,
                                      tail_fraction=tail, fallback=fb_cd3)

@@ -116,6 +116,22 @@ def check_saturation(
     return flags
 
 
+def _largest_gap(t: np.ndarray, chunk: int = 65536) -> tuple[int, float]:
+    """(first i of the largest t[i + 1] - t[i], that gap), as ``np.argmax(np.diff(t))``, in
+    chunks that stay in cache; (-1, nan) when some gap is negative (t is not sorted)."""
+    buf = np.empty(min(chunk, t.size - 1), dtype=np.float64)
+    best_i, best = 0, -math.inf
+    for a in range(0, t.size - 1, chunk):
+        b = min(a + chunk, t.size - 1)
+        g = np.subtract(t[a + 1:b + 1], t[a:b], out=buf[: b - a])
+        if not float(np.fmin.reduce(g)) >= 0:
+            return -1, math.nan
+        k = int(np.argmax(g))
+        if g[k] > best:
+            best_i, best = a + k, float(g[k])
+    return best_i, best
+
+
 def check_time_gap(time: np.ndarray | None) -> list[QCFlag]:
     """Flag a gap in the Time channel longer than the allowed fraction of the acquisition."""
     if time is None or time.size < 100:
@@ -127,15 +143,14 @@ def check_time_gap(time: np.ndarray | None) -> list[QCFlag]:
     t = np.asarray(t, dtype=np.float64)  # gaps in float64 whatever the stored type
     if t.size < 2:
         return []
-    gaps = np.diff(t)
-    if not float(np.fmin.reduce(gaps)) >= 0:  # acquisition order is usually sorted
+    i, gap = _largest_gap(t)
+    if i < 0:  # not in acquisition order (it usually is): sort first
         t = np.sort(t)
-        gaps = np.diff(t)
+        i, gap = _largest_gap(t)
     span = float(t[-1] - t[0])
     if span <= 0:
         return []
-    i = int(np.argmax(gaps))
-    frac = float(gaps[i]) / span
+    frac = gap / span
     if frac > limit:
         return [QCFlag(
             "time_gap", "warning",
