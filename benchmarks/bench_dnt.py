@@ -13,8 +13,9 @@ $SPILLOVER written) goes through read -> compensate -> logicle -> full gating:
   values) in the stored dtype ($DATATYPE/$BYTEORD/$PnB: little-endian float32 here),
   reshaped to the events x channels matrix - reading the bytes and nothing else.
 
-Timings are the best of ``--repeat`` runs, in CPU time (process_time, every thread of this
-process) and in wall time. The ratios in RESULT use CPU time: the development machine is
+Timings are the best of ``--repeat`` runs, taken round robin (each repeat runs every
+contender once, so all figures sample the same stretch of machine load), in CPU time
+(process_time, every thread of this process) and in wall time. The ratios in RESULT use CPU time: the development machine is
 shared (its load average is often several times its core count), which inflates wall time
 at random; wall-time ratios are printed too. Peak memory of the alpsdx pipeline is traced
 with tracemalloc (numpy reports its buffers to it) and divided by the size of the float64
@@ -79,19 +80,12 @@ def main() -> None:
         def raw() -> np.ndarray:
             return np.fromfile(path, dtype=stored, count=n * p, offset=begin).reshape(n, p)
 
-        t_raw, w_raw, _ = best_of(raw, args.repeat)
-
         # -- alpsdx: the reader alone (defaults, and as the pipeline calls it), then the
-        #    whole pipeline
-        t_read, w_read, _ = best_of(lambda: read_fcs(path), args.repeat)
-        t_read32, w_read32, _ = best_of(lambda: read_fcs(path, keep_float32=True), args.repeat)
-
+        #    whole pipeline; FlowKit: same steps, same gates (exported from a first run)
         def ours() -> Any:
             return analyse_fcs(path, keep_columns=False)
 
-        t_ours, w_ours, res = best_of(ours, args.repeat)
-
-        # -- FlowKit: same steps, same gates
+        res = ours()
         gs = to_flowkit(res.gating.gates, res.xf, comp_ref="FCS")
 
         def flowkit() -> dict[str, int]:
@@ -101,7 +95,25 @@ def main() -> None:
                 r = gs.gate_sample(s)
             return {g: int(r.get_gate_count(g)) for g, _ in gs.get_gate_ids()}
 
-        t_fk, w_fk, fk_counts = best_of(flowkit, args.repeat)
+        # round robin: every repeat times each contender once, so all best-of figures are
+        # drawn from the same stretch of (shared-machine) load
+        fns = {"raw": raw, "read": lambda: read_fcs(path),
+               "read32": lambda: read_fcs(path, keep_float32=True), "ours": ours,
+               "flowkit": flowkit}
+        cpu = dict.fromkeys(fns, float("inf"))
+        wall = dict.fromkeys(fns, float("inf"))
+        outs: dict[str, Any] = {}
+        for _ in range(args.repeat):
+            for key, fn in fns.items():
+                c, w, outs[key] = best_of(fn, 1)
+                cpu[key], wall[key] = min(cpu[key], c), min(wall[key], w)
+            for key in ("raw", "read", "read32"):  # free the matrices
+                del outs[key]
+        t_raw, w_raw = cpu["raw"], wall["raw"]
+        t_read, w_read = cpu["read"], wall["read"]
+        t_read32, w_read32 = cpu["read32"], wall["read32"]
+        t_ours, w_ours, res = cpu["ours"], wall["ours"], outs["ours"]
+        t_fk, w_fk, fk_counts = cpu["flowkit"], wall["flowkit"], outs["flowkit"]
         if fk_counts != res.gating.counts:
             raise SystemExit(f"FlowKit counts differ: {fk_counts} vs {res.gating.counts}")
 
