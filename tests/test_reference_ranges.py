@@ -86,10 +86,27 @@ def test_lymphocytes_kotylo(months: float, low: float, high: float) -> None:
     assert classify_value("lymphocytes_abs", high + 0.01, age)[0] == "high"  # type: ignore[index]
 
 
-def test_lymphocytes_36_months_to_18_years_is_not_covered() -> None:
-    assert reference_range("lymphocytes_abs", 3.0) is None
-    assert classify_value("lymphocytes_abs", 2.0, 10) is None
-    assert reference_range("lymphocytes_abs", 17.99, "male") is None
+@pytest.mark.parametrize(
+    ("age", "low", "high"),
+    [(3.0, 2.0, 8.0), (4.99, 2.0, 8.0), (5.0, 1.25, 7.0), (10.0, 1.25, 7.0), (17.99, 1.25, 7.0)],
+)
+def test_lymphocytes_3_to_18_years_iowa_handbook(age: float, low: float, high: float) -> None:
+    """'2-5 years' 2000-8000 and '5-18 years' 1250-7000 cells/mm3, read as [3, 5) and [5, 18)."""
+    for sex in ("male", "female", None):
+        r = reference_range("lymphocytes_abs", age, sex)
+        assert r is not None and r.citation == "uiowa_pediatric_normals" and r.unit == "10*9/L"
+        assert (r.low, r.high) == pytest.approx((low, high))
+    assert classify_value("lymphocytes_abs", low, age)[0] == "normal"  # type: ignore[index]
+    assert classify_value("lymphocytes_abs", low - 0.001, age)[0] == "low"  # type: ignore[index]
+    assert classify_value("lymphocytes_abs", high, age)[0] == "normal"  # type: ignore[index]
+    assert classify_value("lymphocytes_abs", high + 0.001, age)[0] == "high"  # type: ignore[index]
+
+
+def test_lymphocyte_bands_meet_without_gaps() -> None:
+    """Kotylo to 36 months, the handbook from 36 months to 18 years, Chng 2004 (by sex) from 18."""
+    assert reference_range("lymphocytes_abs", 35.99 / 12).citation == "kotylo1993"  # type: ignore[union-attr]
+    assert reference_range("lymphocytes_abs", 3.0).citation == "uiowa_pediatric_normals"  # type: ignore[union-attr]
+    assert reference_range("lymphocytes_abs", 18.0, "male").citation == "chng2004"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(("sex", "low", "high"), [("male", 1.147, 3.727), ("female", 1.342, 3.859)])
@@ -146,7 +163,8 @@ def test_site_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "site laboratory range" in r.describe()
     lym = reference_range("lymphocytes_abs", 10, "female")
     assert lym is not None and lym.low == pytest.approx(1.0) and lym.high == pytest.approx(4.8)
-    assert reference_range("lymphocytes_abs", 10, "male") is None  # site band is female only
+    male = reference_range("lymphocytes_abs", 10, "male")  # the site band is female only:
+    assert male is not None and male.source == "cited" and male.citation == "uiowa_pediatric_normals"  # cited band
     # analytes the site does not list still use the cited ranges
     hb = reference_range("hemoglobin", 8)
     assert hb is not None and hb.source == "cited"

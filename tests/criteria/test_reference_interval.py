@@ -1,5 +1,5 @@
 """The performing laboratory's reference interval on an observation takes precedence over the
-cited tables (a 9-year-old has no cited lymphocyte band in alpsdx's knowledge base)."""
+cited tables (for a 9-year-old: the University of Iowa handbook's 5-18 years band, 1.25-7.0)."""
 
 from __future__ import annotations
 
@@ -28,10 +28,18 @@ def dnt(case: dict[str, Any]) -> tuple[str, list[str]]:
     return r.status.value, list(r.notes)
 
 
-def test_without_a_lab_range_a_school_age_child_has_no_cited_band() -> None:
-    status, notes = dnt(child({"value": 2.0}))
+@pytest.mark.parametrize("value, expected", [(1.24, "unknown"), (1.25, "met"), (2.0, "met")])
+def test_without_a_lab_range_a_school_age_child_uses_the_cited_band(value: float, expected: str) -> None:
+    status, notes = dnt(child({"value": value}))
+    assert status == expected
+    assert any("uiowa_pediatric_normals" in n or "5-18 years" in n for n in notes), notes
+
+
+def test_the_lab_range_wins_over_the_cited_band() -> None:
+    # 1.4 is normal for the cited 5-18 years band (>= 1.25) but below this laboratory's 1.5
+    status, notes = dnt(child({"value": 1.4, "reference_range": {"low": 1.5, "high": 6.5}}))
     assert status == "unknown"
-    assert any("reference range" in n for n in notes)
+    assert any("performing laboratory" in n for n in notes)
 
 
 @pytest.mark.parametrize("value, expected", [(1.49, "unknown"), (1.5, "met"), (1.51, "met"), (9.0, "met")])
