@@ -15,9 +15,9 @@ $SPILLOVER written) goes through read -> compensate -> logicle -> full gating:
 
 Timings are the best of ``--repeat`` runs, taken round robin (each repeat runs every
 contender once, so all figures sample the same stretch of machine load), in CPU time
-(process_time, every thread of this process) and in wall time. The ratios in RESULT use CPU time: the development machine is
-shared (its load average is often several times its core count), which inflates wall time
-at random; wall-time ratios are printed too. Peak memory of the alpsdx pipeline is traced
+(process_time, every thread of this process) and in wall time. The ratios in RESULT use CPU
+time: the development machine is shared (its load average is often several times its core
+count), which inflates wall time at random; wall-time ratios are printed too. Peak memory of the alpsdx pipeline is traced
 with tracemalloc (numpy reports its buffers to it) and divided by the size of the float64
 event matrix. Run by hand:
 
