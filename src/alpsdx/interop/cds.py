@@ -169,6 +169,10 @@ def _public_key(jwk_json: str, alg: str) -> Any:
         raise AuthError(f"a trusted JWK is unusable: {exc}", field="kid") from None
 
 
+def _recorded_later(jti: str, exp: float) -> bool:
+    return True
+
+
 def verify_client_jwt(authorization: str | None, audiences: list[str], config: CDSConfig,
                       remember: Callable[[str, float], bool] | None = None) -> dict[str, Any]:
     """Verify the CDS client's JWT; returns its claims or raises ``AuthError``.
@@ -754,13 +758,10 @@ async def cds_call(service_id: str, request: Request) -> JSONResponse:
     audiences = _audiences(request, cfg, service_id)
     registry = getattr(request.app.state, "registry", None)
 
-    def remember(jti: str, exp: float) -> bool:
-        # the registry's table: a replay is caught whichever worker process it reaches
-        assert registry is not None
-        return bool(registry.remember_jti(jti, exp, time.time() - LEEWAY_S))
-
     def run() -> tuple[dict[str, Any], dict[str, Any]]:
-        claims = verify_client_jwt(auth, audiences, cfg, remember if registry is not None else None)
+        # With a registry the JWT id is recorded after the call, with its cards, in one
+        # transaction every worker process sees (record_cds_call); a replay is refused there.
+        claims = verify_client_jwt(auth, audiences, cfg, _recorded_later if registry is not None else None)
         try:  # after the JWT: nothing is parsed for a stranger
             body = json.loads(raw)
         except ValueError:
@@ -768,7 +769,10 @@ async def cds_call(service_id: str, request: Request) -> JSONResponse:
         result = handle_hook(service_id, body, None)
         if registry is not None:
             now = time.time()
-            registry.remember_cards(service_id, [c["uuid"] for c in result["cards"]], now, now - CARD_MEMORY_S)
+            if not registry.record_cds_call(str(claims["jti"]), float(claims["exp"]), service_id,
+                                            [c["uuid"] for c in result["cards"]], now,
+                                            jti_forget_before=now - LEEWAY_S, card_forget_before=now - CARD_MEMORY_S):
+                raise AuthError("JWT replayed (jti seen before)", field="jti")
         return claims, result
 
     try:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, or_, select, text
+from sqlalchemy import Engine, delete, func, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -67,6 +67,7 @@ MAPPED_FIELDS = frozenset({
 FILE_KINDS = ("case", "fcs", "vcf", "fhir")
 DEFAULT_CRITERIA = "all"
 SESSION_TTL = dt.timedelta(hours=12)
+PURGE_EVERY_S = 30.0  # expired CDS JWT ids and old cards are deleted at most this often per process
 
 
 def _sha256(data: bytes) -> str:
@@ -161,6 +162,7 @@ class Registry:
         # do not queue behind writers on SQLite.
         self.ReadSession = session_factory(engine.execution_options(**{READ_ONLY: True}))
         self.upload_dir = Path(upload_dir) if upload_dir else Path("var") / "uploads"
+        self._last_purge = 0.0  # of expired CDS JWT ids and old cards (record_cds_call)
 
     # ------------------------------------------------------------------ plumbing
     @contextmanager
@@ -653,34 +655,29 @@ class Registry:
 
     # --- state shared by the worker processes of one deployment -------------------------
 
-    def remember_jti(self, jti: str, exp: float, forget_before: float) -> bool:
-        """Record a CDS client JWT id; False when it was recorded before (a replay).
+    def record_cds_call(self, jti: str, exp: float, service: str, cards: Sequence[str], at: float, *,
+                        jti_forget_before: float, card_forget_before: float) -> bool:
+        """Record one CDS hook call: its JWT id and the cards it issued, in one transaction.
 
-        Ids whose JWT expired before ``forget_before`` (epoch seconds) are forgotten: such a
-        token is refused for its expiry anyway.
+        False when the id was recorded before (a replay; nothing is stored). Ids of tokens that
+        expired before ``jti_forget_before`` and cards issued before ``card_forget_before``
+        (epoch seconds) are purged at most every 30 s per process. Core statements, not the
+        ORM: this runs on every hook call.
         """
-        session = self.Session()
         try:
-            with session.begin():
-                session.execute(delete(CdsJtiRow).where(CdsJtiRow.exp < forget_before))
-                if session.get(CdsJtiRow, jti) is not None:
-                    return False
-                session.add(CdsJtiRow(jti=jti, exp=exp))
-                session.flush()
+            with self.engine.begin() as conn:
+                if at - self._last_purge > PURGE_EVERY_S:
+                    conn.execute(delete(CdsJtiRow).where(CdsJtiRow.exp < jti_forget_before))
+                    conn.execute(delete(CdsCardRow).where(CdsCardRow.at < card_forget_before))
+                    self._last_purge = at
+                conn.execute(insert(CdsJtiRow).values(jti=jti[:255], exp=exp))
+                if cards:
+                    conn.execute(insert(CdsCardRow), [{"card": c[:64], "service": service, "at": at} for c in cards])
         except IntegrityError:
-            return False  # another worker recorded the same id at the same moment
+            return False  # this id was recorded before, by this or another worker process
         except SQLAlchemyError as exc:
             raise StoreError(f"database error: {type(exc).__name__}") from None
-        finally:
-            session.close()
         return True
-
-    def remember_cards(self, service: str, cards: Iterable[str], at: float, forget_before: float) -> None:
-        """Record the cards a CDS service issued (feedback names them); older ones are forgotten."""
-        with self.transaction() as s:
-            s.execute(delete(CdsCardRow).where(CdsCardRow.at < forget_before))
-            for card in cards:
-                s.merge(CdsCardRow(card=card, service=service, at=at))
 
     def card_service(self, card: str) -> str | None:
         """The service that issued ``card``, if this deployment issued it recently."""
