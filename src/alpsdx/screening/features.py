@@ -263,6 +263,18 @@ def materialize(omop: OmopTables, expr: ir.Table, stem: str) -> ir.Table:
     return expr.cache()
 
 
+def lookup_table(omop: OmopTables, df: pd.DataFrame, stem: str) -> ir.Table:
+    """A small lookup (unit factors, age bands) as a table of the engine.
+
+    DuckDB: a temporary table (the engine keeps statistics and scans it natively, cheaper per
+    probe of the big measurement join than a registered Arrow object); elsewhere an Ibis
+    memtable. The expression using it is the same on every backend.
+    """
+    if omop.backend == "duckdb" and len(df):  # (an empty frame has untyped columns: memtable)
+        return omop.con.create_table(f"alpsdx_{stem}_{uuid.uuid4().hex[:12]}", ibis.memtable(df), temp=True)
+    return ibis.memtable(df)
+
+
 def _persons(omop: OmopTables, sets: ConceptSets) -> ir.Table:
     """person_id, year_of_birth, sex ('female'/'male'/'unknown'), sex_id (0/1/2), birth_ym."""
     p = omop["person"]
@@ -346,7 +358,7 @@ def lab_features(
     )[["bk", "low", "high"]]
     mk = _measurement_keys(omop)
     mk = mk.filter(mk.v.notnull())  # before the join: pushed down to the scan
-    fac = ibis.memtable(fac_df)
+    fac = lookup_table(omop, fac_df, "unit_factors")
     on = [mk[k] == fac["l" + k[1:]] for k in KEY_COLUMNS if "l" + k[1:] in fac_df.columns]
     x = mk.join(fac, on)
     x = x.select(person_id=x.person_id, e=_day(x.d), ym=x.d.year() * 12 + x.d.month() - 1, a=x.a_code,
@@ -357,7 +369,7 @@ def lab_features(
                  b_key=x.a * 10_000 + x.sex_id.coalesce(2) * (AGE_MONTHS_MAX + 1) + age_m)
     # (filter between a select over a join and the next join: see _unit_key)
     x = x.filter(x.person_id.notnull())
-    band_t = ibis.memtable(band_df)
+    band_t = lookup_table(omop, band_df, "age_bands")
     lb = x.left_join(band_t, x.b_key == band_t.bk)
 
     def is_(name: str) -> ir.BooleanValue:
