@@ -212,16 +212,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 headers=getattr(exc, "headers", None))
         return _error_page(request, exc.status_code, "Error", str(exc.detail))
 
+    # Routes are tried in order: the machine-facing ones (health checks, CDS Hooks, FHIR, the
+    # API) come first, so a hook call is not matched against every page route before its own.
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    _mount_optional(app)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     from alpsdx.web import pages
 
     app.include_router(pages.router)
-    _mount_optional(app)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
 
     @app.get("/", include_in_schema=False)
     def root(request: Request) -> Response:
@@ -250,7 +252,7 @@ def _mount_optional(app: FastAPI) -> None:
     """
     import importlib
 
-    for name in ("alpsdx.web.api", "alpsdx.web.cds", "alpsdx.web.fhir", "alpsdx.interop.facade", "alpsdx.interop.cds"):
+    for name in ("alpsdx.interop.cds", "alpsdx.interop.facade", "alpsdx.web.cds", "alpsdx.web.fhir", "alpsdx.web.api"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
