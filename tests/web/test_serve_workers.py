@@ -159,6 +159,16 @@ def test_feedback_finds_a_card_issued_by_any_worker(server: dict[str, Any]) -> N
     assert all(r["detail"]["card_issued_here"] is True for r in matched)
 
 
+def test_a_replayed_feedback_jwt_is_refused_whichever_worker_it_reaches(server: dict[str, Any]) -> None:
+    token = _token(server)
+    statuses = [httpx.post(f"{server['base']}/cds-services/{SERVICE}/feedback", timeout=60,
+                           headers={"Authorization": f"Bearer {token}"},
+                           json={"feedback": [{"card": str(uuid.uuid4()), "outcome": "accepted",
+                                               "outcomeTimestamp": "2026-11-27T10:00:00Z"}]}).status_code
+                for _ in range(6)]
+    assert statuses == [200] + [401] * 5
+
+
 def test_sign_in_failures_are_counted_across_workers(server: dict[str, Any]) -> None:
     with httpx.Client(base_url=server["base"], timeout=30) as c:
         assert c.post("/api/users", json={"username": "w-target", "password": "right-pass-w1", "role": "viewer"},

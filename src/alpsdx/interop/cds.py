@@ -710,6 +710,14 @@ _ISSUED_MAX = 10_000
 _ISSUED_LOCK = threading.Lock()
 
 
+def _record_call(registry: Any, claims: Mapping[str, Any], service_id: str, cards: list[str]) -> None:
+    """Record the call's JWT id (and its cards) where every worker process sees it; refuse a replay."""
+    now = time.time()
+    if not registry.record_cds_call(str(claims["jti"]), float(claims["exp"]), service_id, cards, now,
+                                    jti_forget_before=now - LEEWAY_S, card_forget_before=now - CARD_MEMORY_S):
+        raise AuthError("JWT replayed (jti seen before)", field="jti")
+
+
 def _config(request: Request) -> CDSConfig:
     cfg = getattr(request.app.state, "cds_config", None)
     if cfg is None:
@@ -768,11 +776,7 @@ async def cds_call(service_id: str, request: Request) -> JSONResponse:
             raise CDSHooksError("the request body is not JSON", field="body") from None
         result = handle_hook(service_id, body, None)
         if registry is not None:
-            now = time.time()
-            if not registry.record_cds_call(str(claims["jti"]), float(claims["exp"]), service_id,
-                                            [c["uuid"] for c in result["cards"]], now,
-                                            jti_forget_before=now - LEEWAY_S, card_forget_before=now - CARD_MEMORY_S):
-                raise AuthError("JWT replayed (jti seen before)", field="jti")
+            _record_call(registry, claims, service_id, [c["uuid"] for c in result["cards"]])
         return claims, result
 
     try:
@@ -806,12 +810,19 @@ async def cds_feedback(service_id: str, request: Request) -> JSONResponse:
     if service_id not in SERVICES:
         return _error(404, CDSHooksError("no such CDS service", field="service", value=service_id))
     cfg = _config(request)
+    registry = getattr(request.app.state, "registry", None)
+
+    def verify() -> dict[str, Any]:
+        claims = verify_client_jwt(request.headers.get("authorization"), _audiences(request, cfg, service_id), cfg,
+                                   _recorded_later if registry is not None else None)
+        if registry is not None:
+            _record_call(registry, claims, service_id, [])
+        return claims
+
     try:
-        claims = await run_in_threadpool(verify_client_jwt, request.headers.get("authorization"),
-                                         _audiences(request, cfg, service_id), cfg)
+        claims = await run_in_threadpool(verify)
     except AuthError as exc:
         return _error(401, exc)
-    registry = getattr(request.app.state, "registry", None)
     try:
         body = await _json(request)
         items = body.get("feedback") if isinstance(body, Mapping) else None
