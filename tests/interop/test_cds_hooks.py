@@ -407,3 +407,16 @@ def test_no_suggestion_when_alps_is_already_recorded(env: Env) -> None:
     met = next(c for c in res.json()["cards"] if c["source"]["topic"]["code"] == "alps-criteria")
     assert "suggestions" not in met and met["indicator"] == "info"
     assert "already recorded" in met["detail"]
+
+
+def test_issued_card_ids_are_uuids_that_authenticate_their_service() -> None:
+    a = cds.issued_card_id("k" * 32, "alpsdx-patient-view")
+    assert uuid.UUID(a).version == 4 and uuid.UUID(a).variant == uuid.RFC_4122
+    assert cds.card_issued_by("k" * 32, "alpsdx-patient-view", a)
+    assert not cds.card_issued_by("k" * 32, "alpsdx-order-select", a)  # another service
+    assert not cds.card_issued_by("x" * 32, "alpsdx-patient-view", a)  # another deployment's key
+    assert not cds.card_issued_by("k" * 32, "alpsdx-patient-view", str(uuid.uuid4()))  # not ours
+    assert not cds.card_issued_by("k" * 32, "alpsdx-patient-view", "not-a-uuid")
+    flipped = a[:-1] + ("0" if a[-1] != "0" else "1")
+    assert not cds.card_issued_by("k" * 32, "alpsdx-patient-view", flipped)
+    assert len({cds.issued_card_id("k" * 32, "alpsdx-patient-view") for _ in range(100)}) == 100

@@ -17,7 +17,7 @@ from alpsdx.store.models import Base
 TABLES = {
     "patients", "observations", "findings", "variants", "apoptosis_assays", "medications",
     "files", "evaluations", "users", "sessions", "audit_log",
-    "cds_jti", "cds_cards", "login_failures",  # 0003: state shared by worker processes
+    "cds_jti", "login_failures",  # 0003: state shared by worker processes
 }
 
 

@@ -1,5 +1,5 @@
-"""The state worker processes share through the registry (CDS JWT ids, issued cards, sign-in
-failures), on SQLite and PostgreSQL. Two ``Registry`` objects on one database stand for two
+"""The state worker processes share through the registry (CDS JWT ids, sign-in failures), on
+SQLite and PostgreSQL. Two ``Registry`` objects on one database stand for two
 worker processes (separate engines, separate connections)."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from alpsdx.store import Registry, make_engine
@@ -16,27 +17,22 @@ def _second(engine: Engine, tmp_path: Path) -> Registry:
     return Registry(make_engine(engine.url.render_as_string(hide_password=False)), tmp_path / "uploads2")
 
 
-def _call(reg: Registry, jti: str, exp: float = 5000.0, cards: tuple[str, ...] = (), at: float = 100.0,
-          service: str = "alpsdx-patient-view", jti_cut: float = 0.0, card_cut: float = 0.0) -> bool:
-    return reg.record_cds_call(jti, exp, service, list(cards), at, jti_forget_before=jti_cut,
-                               card_forget_before=card_cut)
-
-
 def test_a_jti_is_accepted_once_across_workers(registry: Registry, engine: Engine, tmp_path: Path) -> None:
     other = _second(engine, tmp_path)
-    assert _call(registry, "jti-1", cards=("card-1",)) is True
-    assert _call(other, "jti-1", cards=("card-2",)) is False
-    assert _call(registry, "jti-1") is False
-    assert other.card_service("card-2") is None  # a refused replay stores nothing
+    assert registry.record_jti("jti-1", exp=5000.0, now=100.0, forget_before=0.0) is True
+    assert other.record_jti("jti-1", exp=5000.0, now=101.0, forget_before=0.0) is False
+    assert registry.record_jti("jti-1", exp=5000.0, now=102.0, forget_before=0.0) is False
+    assert other.record_jti("jti-2", exp=5000.0, now=103.0, forget_before=0.0) is True
 
 
-def test_expired_ids_and_old_cards_are_purged(registry: Registry) -> None:
-    assert _call(registry, "old", exp=1500.0, cards=("c-old",), at=1000.0) is True
-    # 31 s later (past the purge interval): ids of tokens expired before 1600 and cards
-    # issued before 1020 are forgotten
-    assert _call(registry, "new", exp=3000.0, cards=("c-new",), at=1031.0, jti_cut=1600.0, card_cut=1020.0) is True
-    assert registry.card_service("c-old") is None and registry.card_service("c-new") == "alpsdx-patient-view"
-    assert _call(registry, "old", exp=1500.0, at=1032.0) is True  # forgotten (its token is refused for expiry anyway)
+def test_ids_of_expired_tokens_are_purged(registry: Registry) -> None:
+    assert registry.record_jti("old", exp=1500.0, now=1000.0, forget_before=0.0) is True
+    assert registry.record_jti("new", exp=3000.0, now=1001.0, forget_before=0.0) is True
+    # 31 s after the last purge, ids of tokens that expired before 1600 are forgotten (such a
+    # token is refused for its expiry anyway); the unexpired one is still a replay
+    assert registry.record_jti("other", exp=3000.0, now=1031.0, forget_before=1600.0) is True
+    assert registry.record_jti("old", exp=1500.0, now=1032.0, forget_before=1600.0) is True
+    assert registry.record_jti("new", exp=3000.0, now=1033.0, forget_before=1600.0) is False
 
 
 def test_concurrent_replays_let_exactly_one_through(registry: Registry, engine: Engine, tmp_path: Path) -> None:
@@ -47,7 +43,7 @@ def test_concurrent_replays_let_exactly_one_through(registry: Registry, engine: 
 
     def attempt(i: int) -> None:
         start.wait()
-        ok = _call(workers[i % 2], "same-jti", cards=(f"card-{i}",))
+        ok = workers[i % 2].record_jti("same-jti", exp=5000.0, now=100.0, forget_before=0.0)
         with lock:
             results.append(ok)
 
@@ -59,13 +55,13 @@ def test_concurrent_replays_let_exactly_one_through(registry: Registry, engine: 
     assert sorted(results) == [False] * 7 + [True]
 
 
-def test_issued_cards_are_known_to_every_worker(registry: Registry, engine: Engine, tmp_path: Path) -> None:
-    other = _second(engine, tmp_path)
-    assert _call(registry, "j1", cards=("card-a", "card-b"))
-    assert other.card_service("card-a") == "alpsdx-patient-view"
-    assert other.card_service("card-z") is None
-    assert _call(other, "j2", cards=("card-c",), service="alpsdx-order-select")
-    assert registry.card_service("card-c") == "alpsdx-order-select"
+def test_sqlite_ids_live_beside_the_database_file(registry: Registry, engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps the ids in the cds_jti table")
+    registry.record_jti("beside", exp=5000.0, now=100.0, forget_before=0.0)
+    db = Path(str(engine.url.database)).resolve()
+    folder = db.with_name(db.name + "-cds-jti")
+    assert len(list(folder.iterdir())) == 1 and oct(folder.stat().st_mode & 0o777) == "0o700"
 
 
 def test_login_failures_are_counted_across_workers(registry: Registry, engine: Engine, tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ data).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import os
 import threading
@@ -167,10 +169,6 @@ def _public_key(jwk_json: str, alg: str) -> Any:
         return jwt.PyJWK(json.loads(jwk_json), algorithm=alg).key
     except jwt.PyJWTError as exc:
         raise AuthError(f"a trusted JWK is unusable: {exc}", field="kid") from None
-
-
-def _recorded_later(jti: str, exp: float) -> bool:
-    return True
 
 
 def verify_client_jwt(authorization: str | None, audiences: list[str], config: CDSConfig,
@@ -702,20 +700,44 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     412: {"description": "Prefetch missing and the FHIR server could not supply it", **_ERR_DOC},
 }
 router = APIRouter(tags=["CDS Hooks 2.0"])
-# Cards issued, so feedback can be matched: in the registry (shared by worker processes) for
-# an hour, or in this process's memory (the last 10,000) for an app without a registry.
-CARD_MEMORY_S = 3600.0
-_ISSUED: OrderedDict[str, str] = OrderedDict()  # card uuid -> service id (recent cards, for feedback)
-_ISSUED_MAX = 10_000
-_ISSUED_LOCK = threading.Lock()
 
 
-def _record_call(registry: Any, claims: Mapping[str, Any], service_id: str, cards: list[str]) -> None:
-    """Record the call's JWT id (and its cards) where every worker process sees it; refuse a replay."""
-    now = time.time()
-    if not registry.record_cds_call(str(claims["jti"]), float(claims["exp"]), service_id, cards, now,
-                                    jti_forget_before=now - LEEWAY_S, card_forget_before=now - CARD_MEMORY_S):
-        raise AuthError("JWT replayed (jti seen before)", field="jti")
+def _remember_in(registry: Any) -> Callable[[str, float], bool] | None:
+    """JWT ids recorded in the registry, where every worker process sees them (None: the config's)."""
+    if registry is None:
+        return None
+
+    def remember(jti: str, exp: float) -> bool:
+        now = time.time()
+        return bool(registry.record_jti(jti, exp, now, now - LEEWAY_S))
+
+    return remember
+
+
+def _card_mac(secret: str, service_id: str, head: bytes) -> bytes:
+    mac = bytearray(hmac.new(secret.encode(), service_id.encode() + b"\x00" + head, hashlib.sha256).digest()[:8])
+    mac[0] = (mac[0] & 0x3F) | 0x80  # the UUID variant bits
+    return bytes(mac)
+
+
+def issued_card_id(secret: str, service_id: str) -> str:
+    """A random UUID whose second half authenticates it as issued here by ``service_id``.
+
+    Feedback names cards by uuid; an HMAC (the deployment's secret key) in the id lets any
+    worker process, or a restarted one, tell its own cards from others without storing them.
+    """
+    head = bytearray(os.urandom(8))
+    head[6] = (head[6] & 0x0F) | 0x40  # version 4
+    return str(uuid.UUID(bytes=bytes(head) + _card_mac(secret, service_id, bytes(head))))
+
+
+def card_issued_by(secret: str, service_id: str, card_id: str) -> bool:
+    """True when ``card_id`` came from ``issued_card_id(secret, service_id)``."""
+    try:
+        raw = uuid.UUID(str(card_id)).bytes
+    except ValueError:
+        return False
+    return hmac.compare_digest(raw[8:], _card_mac(secret, service_id, raw[:8]))
 
 
 def _config(request: Request) -> CDSConfig:
@@ -765,22 +787,21 @@ async def cds_call(service_id: str, request: Request) -> JSONResponse:
     auth = request.headers.get("authorization")
     audiences = _audiences(request, cfg, service_id)
     registry = getattr(request.app.state, "registry", None)
+    secret = str(request.app.state.secret)
 
-    def run() -> tuple[dict[str, Any], dict[str, Any]]:
-        # With a registry the JWT id is recorded after the call, with its cards, in one
-        # transaction every worker process sees (record_cds_call); a replay is refused there.
-        claims = verify_client_jwt(auth, audiences, cfg, _recorded_later if registry is not None else None)
+    def run() -> dict[str, Any]:
+        verify_client_jwt(auth, audiences, cfg, _remember_in(registry))
         try:  # after the JWT: nothing is parsed for a stranger
             body = json.loads(raw)
         except ValueError:
             raise CDSHooksError("the request body is not JSON", field="body") from None
         result = handle_hook(service_id, body, None)
-        if registry is not None:
-            _record_call(registry, claims, service_id, [c["uuid"] for c in result["cards"]])
-        return claims, result
+        for c in result["cards"]:
+            c["uuid"] = issued_card_id(secret, service_id)
+        return result
 
     try:
-        claims, result = await run_in_threadpool(run)
+        result = await run_in_threadpool(run)
     except AuthError as exc:
         return _error(401, exc)
     except _Precondition as exc:
@@ -789,13 +810,6 @@ async def cds_call(service_id: str, request: Request) -> JSONResponse:
         return _error(400, exc)
     except AlpsdxError as exc:
         return _error(500, exc)
-    if registry is None:
-        with _ISSUED_LOCK:
-            for c in result["cards"]:
-                _ISSUED[c["uuid"]] = service_id
-            while len(_ISSUED) > _ISSUED_MAX:
-                _ISSUED.popitem(last=False)
-    request.state.cds_client = claims.get("iss")
     return JSONResponse(result)
 
 
@@ -812,15 +826,9 @@ async def cds_feedback(service_id: str, request: Request) -> JSONResponse:
     cfg = _config(request)
     registry = getattr(request.app.state, "registry", None)
 
-    def verify() -> dict[str, Any]:
-        claims = verify_client_jwt(request.headers.get("authorization"), _audiences(request, cfg, service_id), cfg,
-                                   _recorded_later if registry is not None else None)
-        if registry is not None:
-            _record_call(registry, claims, service_id, [])
-        return claims
-
     try:
-        claims = await run_in_threadpool(verify)
+        claims = await run_in_threadpool(verify_client_jwt, request.headers.get("authorization"),
+                                         _audiences(request, cfg, service_id), cfg, _remember_in(registry))
     except AuthError as exc:
         return _error(401, exc)
     try:
@@ -842,11 +850,7 @@ async def cds_feedback(service_id: str, request: Request) -> JSONResponse:
             if fb["outcome"] == "accepted" and fb.get("overrideReason"):
                 raise CDSHooksError("an accepted card has no override reason", field=f"{where}.overrideReason")
             reason = fb.get("overrideReason") or {}
-            if registry is not None:
-                known = await run_in_threadpool(registry.card_service, str(fb["card"])) == service_id
-            else:
-                with _ISSUED_LOCK:
-                    known = _ISSUED.get(str(fb["card"])) == service_id
+            known = card_issued_by(str(request.app.state.secret), service_id, str(fb["card"]))
             records.append({
                 "service": service_id, "card": str(fb["card"]), "outcome": fb["outcome"],
                 "outcomeTimestamp": str(fb["outcomeTimestamp"]), "acceptedSuggestions": accepted,

@@ -232,15 +232,6 @@ class CdsJtiRow(Base):
     exp: Mapped[float] = mapped_column(Float, index=True)  # the JWT's expiry, seconds since the epoch
 
 
-class CdsCardRow(Base):
-    """A card this service issued, so feedback on it can be matched to its service."""
-
-    __tablename__ = "cds_cards"
-    card: Mapped[str] = mapped_column(String(64), primary_key=True)
-    service: Mapped[str] = mapped_column(String(64))
-    at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch
-
-
 class LoginFailureRow(Base):
     """One failed sign-in (for the brute-force throttle): client address and lower-cased name."""
 

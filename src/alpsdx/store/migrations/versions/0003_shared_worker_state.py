@@ -1,8 +1,9 @@
-"""State the worker processes of one deployment share: CDS JWT ids, issued cards, login failures.
+"""State the worker processes of one deployment share: CDS JWT ids and sign-in failures.
 
-With ``alpsdx serve --workers N`` each request may reach any process, so replay protection
-of CDS client JWTs (``jti``), the record of issued cards (for feedback) and the sign-in
-throttle's failure counts live in the database instead of process memory.
+With ``alpsdx serve --workers N`` each request may reach any process, so the sign-in
+throttle's failure counts live in the database instead of process memory, and so do the ids
+of CDS client JWTs (replay protection) on PostgreSQL (on SQLite, a directory beside the
+database file holds them: see ``Registry.record_jti``).
 
 Revision ID: 0003
 Revises: 0002
@@ -28,13 +29,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_cds_jti_exp", "cds_jti", ["exp"])
     op.create_table(
-        "cds_cards",
-        sa.Column("card", sa.String(64), primary_key=True),
-        sa.Column("service", sa.String(64), nullable=False),
-        sa.Column("at", sa.Float(), nullable=False),
-    )
-    op.create_index("ix_cds_cards_at", "cds_cards", ["at"])
-    op.create_table(
         "login_failures",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("addr", sa.String(64), nullable=False),
@@ -47,5 +41,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("login_failures")
-    op.drop_table("cds_cards")
     op.drop_table("cds_jti")
