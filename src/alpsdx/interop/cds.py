@@ -789,19 +789,28 @@ async def cds_call(service_id: str, request: Request) -> JSONResponse:
     registry = getattr(request.app.state, "registry", None)
     secret = str(request.app.state.secret)
 
-    def run() -> dict[str, Any]:
+    def verified_body() -> Any:
         verify_client_jwt(auth, audiences, cfg, _remember_in(registry))
         try:  # after the JWT: nothing is parsed for a stranger
-            body = json.loads(raw)
+            return json.loads(raw)
         except ValueError:
             raise CDSHooksError("the request body is not JSON", field="body") from None
+
+    def cards(body: Any) -> dict[str, Any]:
         result = handle_hook(service_id, body, None)
         for c in result["cards"]:
             c["uuid"] = issued_card_id(secret, service_id)
         return result
 
+    # The work is CPU-bound (a few ms): done on the event loop, as a worker thread would only
+    # add GIL hand-offs. What may wait on the network goes to a thread: keys fetched from a
+    # JWKS URL or jku, a JWT id recorded in PostgreSQL, FHIR reads from the client's fhirServer.
+    verify_waits = (cfg.jwks_url is not None or bool(cfg.jku_allowlist)
+                    or (registry is not None and registry.engine.dialect.name != "sqlite"))
     try:
-        result = await run_in_threadpool(run)
+        body = await run_in_threadpool(verified_body) if verify_waits else verified_body()
+        fetches = isinstance(body, Mapping) and bool(body.get("fhirServer"))
+        result = await run_in_threadpool(cards, body) if fetches else cards(body)
     except AuthError as exc:
         return _error(401, exc)
     except _Precondition as exc:
