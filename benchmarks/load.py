@@ -109,8 +109,9 @@ def main() -> None:
                     if r.status_code != 201:
                         raise SystemExit(f"creating patients failed: {r.status_code} {r.text[:300]}")
                     pids.append(r.json()["id"])
-                for pid in pids:  # warm-up: templates, plots
-                    c.get(f"/patients/{pid}")
+            for _ in range(bench_cds.WARM_PASSES):  # warm-up (templates, caches) in every worker, new connections
+                for pid in pids:
+                    httpx.get(f"{base}/patients/{pid}", cookies=cookies, timeout=60)
 
             service = "alpsdx-patient-view"
             aud = f"{base}/cds-services/{service}"
@@ -127,8 +128,8 @@ def main() -> None:
                 return jwt.encode({"iss": ISSUER, "sub": "load", "aud": aud, "iat": now, "exp": now + 280,
                                    "jti": str(uuid.uuid4())}, private, algorithm="ES256", headers={"kid": "load"})
 
-            for i in range(bench_cds.PATIENTS):  # warm-up, not timed
-                r = httpx.post(aud, content=bodies[i], timeout=60,
+            for i in range(bench_cds.PATIENTS * bench_cds.WARM_PASSES):  # warm-up (every worker), not timed
+                r = httpx.post(aud, content=bodies[i % bench_cds.PATIENTS], timeout=60,
                                headers={"Authorization": f"Bearer {token()}", "Content-Type": "application/json"})
                 if r.status_code != 200:
                     raise SystemExit(f"CDS warm-up failed: {r.status_code} {r.text[:300]}")
