@@ -45,21 +45,43 @@ WARM_PASSES = 8
 MAX_IN_FLIGHT = 64
 
 
-def _start_server(workdir: Path, jwk: dict[str, Any], workers: int) -> tuple[subprocess.Popen[bytes], int, Any]:
-    """``alpsdx serve`` on a free loopback port, trusting ``jwk`` for CDS clients."""
+def signing_key(kid: str) -> tuple[Any, dict[str, Any]]:
+    """A fresh ES256 key for the simulated EHR, and its public JWK."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
+    jwk.update(kid=kid, alg="ES256", use="sig")
+    return private, jwk
+
+
+def start_server(workdir: Path, jwk: dict[str, Any], workers: int, *, issuer: str = ISSUER,
+                 admin_password: str = "bench-admin-pass-7") -> tuple[subprocess.Popen[bytes], int, Any]:
+    """``alpsdx serve`` on a free loopback port trusting ``jwk`` for CDS clients; waits for /healthz."""
     import socket
+
+    import httpx
 
     (workdir / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    env = {**os.environ, "ALPSDX_DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}", "ALPSDX_SECRET_KEY": SECRET,
-           "ALPSDX_ADMIN_PASSWORD": "bench-admin-pass-7", "ALPSDX_UPLOAD_DIR": str(workdir / "uploads"),
-           "ALPSDX_COOKIE_SECURE": "0", "ALPSDX_CDS_JWKS": str(workdir / "jwks.json"), "ALPSDX_CDS_ISSUERS": ISSUER}
+    env = {**os.environ, "ALPSDX_DATABASE_URL": f"sqlite:///{workdir / 'registry.sqlite3'}",
+           "ALPSDX_SECRET_KEY": SECRET, "ALPSDX_ADMIN_PASSWORD": admin_password,
+           "ALPSDX_UPLOAD_DIR": str(workdir / "uploads"), "ALPSDX_COOKIE_SECURE": "0",
+           "ALPSDX_CDS_JWKS": str(workdir / "jwks.json"), "ALPSDX_CDS_ISSUERS": issuer}
     log = (workdir / "server.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "alpsdx.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                              "--workers", str(workers)], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
-    return proc, port, log
+    for _ in range(1200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc, port, log
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"the server did not start: {(workdir / 'server.log').read_text()[-2000:]}")
 
 
 def _case(i: int) -> dict[str, Any]:
@@ -118,27 +140,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="server worker processes (default 2, one per core)")
     args = ap.parse_args()
 
+    import httpx
     import jwt
-    from cryptography.hazmat.primitives.asymmetric import ec
 
-    private = ec.generate_private_key(ec.SECP256R1())
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
-    jwk.update(kid="bench", alg="ES256", use="sig")
-
+    private, jwk = signing_key("bench")
     with tempfile.TemporaryDirectory() as tmp:
-        proc, port, log = _start_server(Path(tmp), jwk, args.workers)
+        proc, port, log = start_server(Path(tmp), jwk, args.workers)
         try:
             base = f"http://127.0.0.1:{port}"
-            import httpx
-
-            for _ in range(1200):
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            else:
-                raise SystemExit(f"the server did not start: {(Path(tmp) / 'server.log').read_text()[-2000:]}")
             service = "alpsdx-patient-view"
             aud = f"{base}/cds-services/{service}"
             bodies = []

@@ -27,7 +27,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,12 +44,6 @@ from _loadgen import build_request, run_load  # noqa: E402
 ISSUER = "https://ehr.load.example"
 ADMIN_PASSWORD = "load-admin-pass-1"
 PAGE_PATIENTS = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _login(base: str) -> tuple[dict[str, str], str]:
@@ -75,32 +68,15 @@ def main() -> None:
     args = ap.parse_args()
 
     import jwt
-    from cryptography.hazmat.primitives.asymmetric import ec
 
-    private = ec.generate_private_key(ec.SECP256R1())
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
-    jwk.update(kid="load", alg="ES256", use="sig")
-
+    private, jwk = bench_cds.signing_key("load")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        (work / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
-        port = _free_port()
+        proc, port, log = bench_cds.start_server(work, jwk, args.workers, issuer=ISSUER,
+                                                 admin_password=ADMIN_PASSWORD)
         base = f"http://127.0.0.1:{port}"
         db_url = f"sqlite:///{work / 'registry.sqlite3'}"
-        env = {**os.environ, "ALPSDX_DATABASE_URL": db_url, "ALPSDX_ADMIN_PASSWORD": ADMIN_PASSWORD,
-               "ALPSDX_SECRET_KEY": "load-secret-" + "x" * 32, "ALPSDX_UPLOAD_DIR": str(work / "uploads"),
-               "ALPSDX_COOKIE_SECURE": "0", "ALPSDX_CDS_JWKS": str(work / "jwks.json"), "ALPSDX_CDS_ISSUERS": ISSUER}
-        log = (work / "server.log").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "alpsdx.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                                 "--workers", str(args.workers)],
-                                env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT)
         try:
-            for _ in range(1200):
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
             cookies, csrf = _login(base)
             pids = []
             with httpx.Client(base_url=base, cookies=cookies, headers={"X-CSRF-Token": csrf}, timeout=60) as c:
