@@ -53,7 +53,7 @@ from alpsdx.store.models import (
     VariantRow,
     utcnow,
 )
-from alpsdx.store.shared import JtiFiles, sqlite_state_dir
+from alpsdx.store.shared import PURGE_EVERY_S, JtiFiles, sqlite_state_dir
 from alpsdx.store.users import DUMMY_HASH, ROLES, hash_password, verify_password
 
 __all__ = ["SYSTEM", "Actor", "Registry"]
@@ -67,7 +67,6 @@ MAPPED_FIELDS = frozenset({
 FILE_KINDS = ("case", "fcs", "vcf", "fhir")
 DEFAULT_CRITERIA = "all"
 SESSION_TTL = dt.timedelta(hours=12)
-PURGE_EVERY_S = 30.0  # expired CDS JWT ids are deleted at most this often per process
 
 
 def _sha256(data: bytes) -> str:

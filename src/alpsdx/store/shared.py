@@ -18,9 +18,9 @@ from sqlalchemy import Engine
 
 from alpsdx.errors import StoreError
 
-__all__ = ["JtiFiles", "sqlite_state_dir"]
+__all__ = ["PURGE_EVERY_S", "JtiFiles", "sqlite_state_dir"]
 
-PURGE_EVERY_S = 30.0
+PURGE_EVERY_S = 30.0  # expired JWT ids (files or cds_jti rows) are deleted at most this often per process
 
 
 def sqlite_state_dir(engine: Engine, name: str) -> Path | None:
