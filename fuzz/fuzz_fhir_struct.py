@@ -9,7 +9,6 @@ Run: .venv/bin/python fuzz/fuzz_fhir_struct.py -max_total_time=600   (see README
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 from collections.abc import Callable, Iterable
@@ -21,6 +20,9 @@ from _common import REPO, main
 
 BUNDLES = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((REPO / "tests" / "data" / "fhir").glob("*.json"))]
 BUNDLES = [b for b in BUNDLES if isinstance(b, dict) and b.get("resourceType") == "Bundle"]
+# a fresh copy per input comes from the JSON text: json.loads is C code, about 5x faster than
+# copy.deepcopy of the parsed Bundle, which took over half of each input's time
+TEXTS = [json.dumps(b) for b in BUNDLES]
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -39,7 +41,7 @@ PATHS = [_paths(b)[1:] for b in BUNDLES]
 
 def mutate(data: bytes) -> dict[str, Any]:
     i = data[0] % len(BUNDLES)
-    doc = copy.deepcopy(BUNDLES[i])
+    doc = json.loads(TEXTS[i])
     where = PATHS[i][int.from_bytes(data[1:5], "little") % len(PATHS[i])]
     raw = data[5:].decode("utf-8", errors="replace")
     try:
