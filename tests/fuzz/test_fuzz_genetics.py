@@ -118,3 +118,12 @@ def test_regression_vcf_does_not_kill_the_process(path: Path) -> None:
             "try:\n    read_vcf(sys.argv[1])\nexcept AlpsdxError:\n    pass\n")
     res = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, timeout=120, check=False)
     assert res.returncode == 0, f"process died with {res.returncode}: {res.stderr[-300:]!r}"
+
+
+def test_regression_huge_protein_range_is_annotated_without_walking_it() -> None:
+    # atheris (hgvs harness, 2026-11-27): "NP_000:p.Lys125_A25251del" took 2 s of CPU under
+    # instrumentation, and a longer range (below) took minutes and 17 GB: the exon of every
+    # codon was looked up one by one. Now a pass over the exon table, whatever the length.
+    v = parse_hgvs("NP_000:p.Lys125_A2525100000del", "FAS")
+    d = annotate(v).to_dict()
+    assert d["exon"] is None or "/9" in str(d["exon"])

@@ -453,3 +453,27 @@ def test_casp10_vcf_exon_checked_against_the_table() -> None:
     assert coding_only.exon == "7/9"
     assert any("VCF annotation gives exon 7/9" in c and "exon 8/10" in c for c in coding_only.considerations)
     assert any("one less" in c for c in coding_only.considerations)
+
+
+# --- codon ranges: one pass over the exon table, same answer as codon by codon ----------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(gene=st.sampled_from(["FAS", "FASLG", "CASP10"]), first=st.integers(-40, 700),
+       length=st.integers(-3, 60))
+def test_exons_of_codons_equals_codon_by_codon(gene: str, first: int, length: int) -> None:
+    t = exon_table(gene)
+    assert t is not None
+    last = first + length
+    by_codon = sorted({e for r in range(first, last + 1) for e in t.codon_exons(r)})
+    assert t.exons_of_codons(first, last) == by_codon
+
+
+def test_huge_codon_range_is_answered_from_the_table(fas: ExonTable) -> None:
+    # found by atheris (hgvs harness): p.Lys125_Ala2525100000del walked every codon, holding
+    # three list entries per base (minutes of CPU, 17 GB of memory) before the range rewrite
+    assert fas.exons_of_codons(125, 2_525_100_000) == [4, 5, 6, 7, 8, 9]
+    assert fas.exons_of_codons(400, 300) == []

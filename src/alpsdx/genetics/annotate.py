@@ -284,14 +284,10 @@ def _exon_call(
     elif pi is not None and pi.protein_start is not None:
         first = pi.protein_start
         last = pi.protein_end if pi.protein_end is not None else first
-        bases: dict[int, list[int]] = {}
-        for r in range(first, last + 1):
-            for e, bs in table.codon_exons(r).items():
-                bases.setdefault(e, []).extend(bs)
-        if not bases:
+        nums = table.exons_of_codons(first, last)
+        if not nums:
             loc = dom.ExonLocation(None, None, f"residue {first} is outside the coding exons of {table.transcript}")
         else:
-            nums = sorted(bases)
             loc = dom.ExonLocation(
                 f"{nums[0]}/{table.exon_count}" if len(nums) == 1
                 else f"{nums[0]}-{nums[-1]}/{table.exon_count}",
@@ -301,7 +297,7 @@ def _exon_call(
             if first == last and len(nums) > 1:
                 parts = "; ".join(
                     f"c.{bs[0]}" + (f"-c.{bs[-1]}" if len(bs) > 1 else "") + f" in exon {e}"
-                    for e, bs in sorted(bases.items())
+                    for e, bs in sorted(table.codon_exons(first).items())
                 )
                 notes.append(
                     f"codon {first} spans the junction of exons {nums[0]} and {nums[-1]} of "

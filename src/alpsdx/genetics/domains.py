@@ -61,7 +61,8 @@ def has_domain_map(gene: str) -> bool:
 
 def gene_map(gene: str) -> Mapping[str, Any]:
     """The domain map of one gene (KeyError for a gene without one)."""
-    return _genes()[gene.upper()]
+    m: Mapping[str, Any] = _genes()[gene.upper()]
+    return m
 
 
 def accession_gene(accession: str) -> tuple[str, str | None] | None:
@@ -218,6 +219,23 @@ class ExonTable:
                 (exons if r % 2 else introns).add((r + 1) // 2 if r % 2 else r // 2)
         n = self.exon_count
         return ExonLocation(_label(exons, n), _label(introns, n - 1))
+
+    def exons_of_codons(self, first: int, last: int) -> list[int]:
+        """Exons holding any base of codons ``first``..``last`` (the c. bases 3*first-2 to
+        3*last), ascending; the same exons as :meth:`codon_exons` over every codon of the
+        range, found from the table's rows, so a range of any length costs one pass over
+        the exons (a fuzzed p.Lys125_Ala2525100000del once took minutes and gigabytes)."""
+        if last < first:
+            return []
+        lo_q, hi_q = 3 * first - 2, 3 * last
+        out: list[int] = []
+        for n, lo, hi in self.rows:
+            # c.0 does not exist: an exon whose only overlap is base 0 holds no base of the range
+            a = lo_q if lo is None else max(lo_q, lo)
+            b = hi_q if hi is None else min(hi_q, hi)
+            if a <= b and not (a == b == 0):
+                out.append(n)
+        return out
 
     def codon_exons(self, residue: int) -> dict[int, list[int]]:
         """Exon -> c. bases of codon ``residue`` (two exons when it spans a junction)."""
