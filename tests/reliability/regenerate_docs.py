@@ -7,7 +7,8 @@
   authorization; load shedding) and the route x role matrices of ``tests/web``, reading the
   figures the tests print;
 - with ``--load``, runs ``benchmarks/load.py`` and reads its ``RESULT`` line;
-- with ``--fuzz-dir``, rewrites the fuzzing table from ``fuzz/summary.py`` (the atheris stats);
+- with ``--fuzz-dir``, rewrites the fuzzing table and the atheris row of the top table from
+  ``fuzz/summary.py`` (the atheris stats);
 - rewrites the table between ``<!-- reliability-table:start -->`` and ``:end -->`` with
   today's date. Nothing else in the file is touched.
 """
@@ -109,6 +110,13 @@ def main() -> None:
     if args.fuzz_dir:
         table = _run([PY, "fuzz/summary.py", *args.fuzz_dir])
         text = _replace(text, FUZZ_START, FUZZ_END, table)
+        line = _run([PY, "fuzz/summary.py", "--row", *args.fuzz_dir]).strip()
+        if not line.startswith("| parser fuzzing, atheris |"):
+            raise SystemExit(f"fuzz/summary.py --row printed {line!r}")
+        text, n = re.subn(r"^\| parser fuzzing, atheris \|.*$", lambda _: f"{line} {today} |", text,
+                          count=1, flags=re.M)
+        if n != 1:
+            raise SystemExit(f"{DOC}: no '| parser fuzzing, atheris |' row to replace")
     DOC.write_text(text, encoding="utf-8")
     print("\n".join(rows))
 
