@@ -8,7 +8,7 @@
 set -u
 cd "$(dirname "$0")/.."
 TOTAL=${1:-3600}; shift || true
-PARSERS=${*:-"fcs case hgvs vcf fhir fhir_struct cds gatingml"}
+PARSERS=${*:-"fcs case hgvs vcf fhir fhir_struct cds gatingml user_gates"}
 export ALPSDX_FUZZ_DIR=${ALPSDX_FUZZ_DIR:-/tmp/alpsdx-fuzz}
 PY=${PYTHON:-.venv/bin/python}
 TARGET=${ALPSDX_FUZZ_TARGET:-0}
