@@ -127,3 +127,18 @@ def test_regression_huge_protein_range_is_annotated_without_walking_it() -> None
     v = parse_hgvs("NP_000:p.Lys125_A2525100000del", "FAS")
     d = annotate(v).to_dict()
     assert d["exon"] is None or "/9" in str(d["exon"])
+
+
+@pytest.mark.parametrize(("gt", "why"), [("/0000", "not a genotype"), ("|0/1", "not a genotype"),
+                                         ("0/5", "names an allele"), ("0/" + "3" * 120, "names an allele")])
+def test_regression_genotypes_htslib_cannot_parse_are_refused_naming_the_sample(
+        tmp_path: Path, gt: str, why: str) -> None:
+    # atheris (vcf harness, 2026-11-27 second run): without a ##contig line htslib fails to
+    # parse these GT values, hands over the record anyway, and reading its FORMAT values
+    # segfaulted (the two files above); now refused before htslib sees them
+    src = (REPO / "tests" / "fuzz" / "data" / "vcf_segfault_leading_phase_gt.vcf").read_text()
+    f = tmp_path / "gt.vcf"
+    f.write_text(src.replace("/0000:80,0:80", f"{gt}:80,0:80"))
+    with pytest.raises(VariantError) as e:
+        read_vcf(f)
+    assert e.value.field == "line 7 sample 'relative'" and why in str(e.value)

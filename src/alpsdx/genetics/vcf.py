@@ -260,7 +260,9 @@ _INFO_DEF = re.compile(r"^##INFO=<ID=([^,>]+),Number=([^,>]+),Type=(Integer|Floa
 _REF = re.compile(r"[ACGTNacgtn]+")
 _ALT = re.compile(r"[ACGTNacgtn*.]+|<[!-~]+>|[!-~]*[\[\]][!-~]*")
 _KEY = re.compile(r"[A-Za-z_][0-9A-Za-z_.]*")
-_GT = re.compile(r"[|/]?(?:\.|[0-9]+)(?:[|/](?:\.|[0-9]+))*")
+# no leading phase indicator: htslib (cyvcf2) fails to parse one and still hands over the
+# record, whose FORMAT values then segfault when read (atheris, docs/reliability.md #19)
+_GT = re.compile(r"(?:\.|[0-9]+)(?:[|/](?:\.|[0-9]+))*")
 _INT = re.compile(r"[-+]?[0-9]+")
 _FLOAT = re.compile(
     r"[-+]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[Nn][Aa][Nn]|[Ii][Nn][Ff](?:inity)?)"
@@ -371,7 +373,13 @@ def _check_record(
                 continue  # missing
             if key == "GT":
                 if not _GT.fullmatch(v):
-                    raise bad(column, value, f"GT {v!r} is not a genotype", "a genotype such as 0/1, 1|0 or ./.")
+                    raise bad(column, value, f"GT {v!r} is not a genotype",
+                              "a genotype such as 0/1, 1|0 or ./. (no leading phase indicator)")
+                # an allele index past the ALT alleles (or past htslib's integers) made htslib
+                # drop the record's FORMAT and cyvcf2 segfault reading it (docs/reliability.md #19)
+                if any(a != "." and (len(a) > 9 or int(a) > nalt) for a in re.split(r"[|/]", v)):
+                    raise bad(column, value, f"GT {v!r} names an allele the record does not have",
+                              f"allele indexes 0 (REF) to {nalt} (the ALT alleles: {cols[4]})")
                 continue
             number, typ = fdefs.get(key, (".", "String"))
             items = v.split(",")
