@@ -146,3 +146,17 @@ def test_regression_cli_json_file_errors_are_typed(tmp_json: Path, text: bytes) 
     tmp_json.write_bytes(text)
     with pytest.raises(InputError):
         load_any(str(tmp_json))
+
+
+@pytest.mark.parametrize(("key", "value"), [("fullUrl", 47), ("fullUrl", ["urn:uuid:x"]),
+                                            ("request", "POST"), ("request", [1])])
+def test_regression_entry_fullurl_and_request_of_the_wrong_type_are_typed(key: str, value: Any) -> None:
+    # atheris (fhir_struct, 2026-11-27 second run): a number as the Patient entry's fullUrl
+    # reached str.startswith -> AttributeError; a non-object request would have too
+    from alpsdx.errors import FHIRError
+
+    bundle = json.loads((REPO / "tests" / "data" / "fhir" / "synthea_alps_fas.json").read_text(encoding="utf-8"))
+    bundle["entry"][0][key] = value
+    with pytest.raises(FHIRError) as e:
+        bundle_to_case(bundle)
+    assert e.value.field == f"Bundle.entry[0].{key}"

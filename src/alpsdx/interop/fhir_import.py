@@ -217,13 +217,21 @@ def _entries(bundle: Mapping[str, Any]) -> list[tuple[str, str | None, Mapping[s
         where = f"Bundle.entry[{i}]"
         if not isinstance(entry, Mapping):
             raise FHIRError("a Bundle entry must be a JSON object", field=where)
+        full_url = entry.get("fullUrl")
+        if full_url is not None and not isinstance(full_url, str):
+            raise FHIRError("Bundle.entry.fullUrl must be a URI string", field=f"{where}.fullUrl",
+                            value=repr(full_url)[:80], expected="a URI string, e.g. urn:uuid:...")
+        request = entry.get("request")
+        if request is not None and not isinstance(request, Mapping):
+            raise FHIRError("Bundle.entry.request must be a JSON object", field=f"{where}.request",
+                            value=repr(request)[:80], expected='an object such as {"method": "POST", "url": "Patient"}')
         res = entry.get("resource")
         if res is None:
-            method = (entry.get("request") or {}).get("method")
+            method = (request or {}).get("method")
             out.append((where, None, {"resourceType": "(none)", "_request": method}))
             continue
         validate_resource(res, where)
-        out.append((where, entry.get("fullUrl"), res))
+        out.append((where, full_url, res))
     shell = {k: v for k, v in bundle.items() if k != "entry"}
     validate_resource(shell, "Bundle")
     return out
