@@ -47,7 +47,8 @@ def row(total: dict[str, dict[str, float]], bugs: dict[str, set[str]], target: i
             f"on the 2-core machine, stopping each at {target:,} inputs | {sum(n) / 1e6:.1f} million inputs "
             f"({_k(min(n))} – {_k(max(n))} per parser, table below; {hours:.1f} harness-hours): "
             f"{'every parser reached' if met else '**short of**'} the {target:,} target; "
-            f"{crashes} distinct untyped exceptions, {slow} inputs over 2 s CPU, {mem} memory flags |")
+            f"found {crashes} distinct untyped exceptions, {slow} inputs over 2 s CPU and {mem} memory "
+            f"blow-ups (each a bug listed below) |")
 
 
 def main() -> None:
