@@ -17,6 +17,8 @@ import itertools
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alpsdx import knowledge
 from alpsdx.genetics import annotate, annotate_all, parse_hgvs, read_vcf_calls
@@ -456,10 +458,6 @@ def test_casp10_vcf_exon_checked_against_the_table() -> None:
 
 
 # --- codon ranges: one pass over the exon table, same answer as codon by codon ----------------
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(gene=st.sampled_from(["FAS", "FASLG", "CASP10"]), first=st.integers(-40, 700),
