@@ -79,6 +79,22 @@ def raw_scan(folder: Path) -> int:
     return int(n)
 
 
+def _temp_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> None:
+    """Small lookups as DuckDB tables (a registered pandas frame is scanned ~2x slower here)."""
+    for name, df in frames.items():
+        con.register(f"{name}_df", df)
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_df")
+        con.unregister(f"{name}_df")
+
+
+def _key_on(lookup: pd.DataFrame) -> str:
+    """The measurement-to-lookup join condition on the key columns the lookup kept."""
+    raw = {"k_cid": "measurement_concept_id", "k_msrc": "measurement_source_value", "k_ucid": "unit_concept_id",
+           "k_usrc": "unit_source_value"}
+    return " AND ".join(f"coalesce(m.{raw[k]}, {'0' if k.endswith('id') else chr(39) * 2}) = l.l{k[1:]}"
+                        for k in KEY_COLUMNS if "l" + k[1:] in lookup.columns)
+
+
 def floor_setup(folder: Path) -> tuple[duckdb.DuckDBPyConnection, str]:
     """A connection holding the screen's unit lookup, and the floor query (see :func:`floor_query`)."""
     sets = concept_sets()
@@ -87,13 +103,8 @@ def floor_setup(folder: Path) -> tuple[duckdb.DuckDBPyConnection, str]:
     code = {a: i for i, a in enumerate(sorted(set(lookup.f_analyte)))}
     lookup = lookup.assign(a=lookup.f_analyte.map(code).astype("int64"))
     con = duckdb.connect()
-    con.register("lookup_df", lookup)
-    con.execute("CREATE TEMP TABLE lookup AS SELECT * FROM lookup_df")
-    con.unregister("lookup_df")
-    raw = {"k_cid": "measurement_concept_id", "k_msrc": "measurement_source_value", "k_ucid": "unit_concept_id",
-           "k_usrc": "unit_source_value"}
-    key_on = " AND ".join(f"coalesce(m.{raw[k]}, {'0' if k.endswith('id') else chr(39) * 2}) = l.l{k[1:]}"
-                          for k in KEY_COLUMNS if "l" + k[1:] in lookup.columns)
+    _temp_tables(con, {"lookup": lookup})
+    key_on = _key_on(lookup)
     mins = ", ".join(f"min(CASE WHEN l.a = {code.get(a, -1)} THEN m.value_as_number * l.factor END)"
                      for a in ("hemoglobin", "platelets", "anc"))
     sql = (f"SELECT count(*) FROM (SELECT m.person_id, {mins} "
@@ -128,16 +139,10 @@ def handwritten_sql(folder: Path) -> pd.DataFrame:
                                                       *sets.drugs.items()]
             for ln in (list(s["lineage"]) if isinstance(s.get("lineage"), tuple | list) else [s.get("lineage")])]
     con = duckdb.connect()
-    # small lookups as DuckDB tables (a registered pandas frame is scanned ~2x slower here)
-    for name, df in {"lookup": lookup, "bands": bands, "meta": pd.DataFrame(meta, columns=["m_set", "grp", "lineage"]),
-                     "ccodes": rc.condition_codes, "pcodes": rc.procedure_codes}.items():
-        con.register(f"{name}_df", df)
-        con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_df")
-        con.unregister(f"{name}_df")
-    raw = {"k_cid": "measurement_concept_id", "k_msrc": "measurement_source_value", "k_ucid": "unit_concept_id",
-           "k_usrc": "unit_source_value"}
-    key_on = " AND ".join(f"coalesce(m.{raw[k]}, {'0' if k.endswith('id') else chr(39) * 2}) = l.l{k[1:]}"
-                          for k in KEY_COLUMNS if "l" + k[1:] in lookup.columns)
+    _temp_tables(con, {"lookup": lookup, "bands": bands,
+                       "meta": pd.DataFrame(meta, columns=["m_set", "grp", "lineage"]),
+                       "ccodes": rc.condition_codes, "pcodes": rc.procedure_codes})
+    key_on = _key_on(lookup)
     obs_sets = ",".join(f"'{s}'" for s, v in sets.conditions.items() if v.get("also_observation"))
     drug_case = " ".join(f"WHEN lower(drug_source_value) LIKE '%{n}%' THEN '{sid}'" for sid, n in rc.drug_names)
     p = {k: spec.points[k].points for k in ELEMENTS}
