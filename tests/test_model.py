@@ -62,6 +62,24 @@ def test_evaluation_today_is_allowed_future_is_not() -> None:
         case_from_dict({"id": "x", "evaluation_date": (today + dt.timedelta(days=1)).isoformat()})
 
 
+def test_today_is_kept_only_until_midnight(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from alpsdx import model
+
+    assert model.today() == dt.date.today()
+    start, until, day = model._TODAY
+    # the cached day spans exactly its local midnight-to-midnight window
+    assert dt.datetime.fromtimestamp(start) == dt.datetime.combine(day, dt.time())
+    assert dt.datetime.fromtimestamp(until) == dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+    # past the window (the clock crossed midnight), the date is worked out again
+    monkeypatch.setattr(time, "time", lambda: until + 1.0)
+    assert model.today() == day + dt.timedelta(days=1)
+    # a stale window (e.g. the clock set back) is not trusted either
+    monkeypatch.setattr(time, "time", lambda: start - 1.0)
+    assert model.today() == day - dt.timedelta(days=1)
+
+
 def test_invalid_json_and_yaml_are_input_errors() -> None:
     with pytest.raises(InputError, match="not valid JSON"):
         parse_case_text('{"id": ', source="x.json")

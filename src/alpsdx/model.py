@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
@@ -47,9 +48,23 @@ __all__ = [
 DAYS_PER_YEAR = 365.25
 
 
+_TODAY: tuple[float, float, dt.date] = (0.0, 0.0, dt.date.min)  # (valid from, valid until, date)
+
+
 def today() -> dt.date:
-    """The current date (one place, so tests and the CLI agree on 'the future')."""
-    return dt.date.today()
+    """The current local date (one place, so tests and the CLI agree on 'the future').
+
+    Kept until the next local midnight: ``date.today()`` costs microseconds (a time-zone
+    look-up) and validation asks for it once per date in a case."""
+    global _TODAY
+    now = time.time()
+    start, until, day = _TODAY
+    if not start <= now < until:
+        day = dt.date.fromtimestamp(now)
+        start = dt.datetime.combine(day, dt.time()).timestamp()
+        until = dt.datetime.combine(day + dt.timedelta(days=1), dt.time()).timestamp()
+        _TODAY = (start, until, day)
+    return day
 
 
 class _Carried(ValueError):
