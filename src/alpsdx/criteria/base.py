@@ -51,7 +51,7 @@ class Evidence(NamedTuple):
     """One datum a rule used: an analyte value with unit and date, or a finding.
 
     An immutable record (a NamedTuple: every case builds about ten, and a frozen dataclass
-    took five times as long to construct)."""
+    took twice as long to construct)."""
 
     item: str
     value: Any
