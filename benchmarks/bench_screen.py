@@ -288,7 +288,7 @@ def main() -> None:
         folder = _warehouse(args.data_dir, rows_m, args.mpp)
         load0 = _load()
         screen_features(folder)  # warm-up: file metadata, first compile
-        # interleaved (raw, screen, sql) x repeat: a shared machine's load shifts between runs
+        # interleaved (raw, floor, screen, sql) x repeat: a shared machine's load shifts between runs
         best: dict[str, tuple[float, float, Any]] = {}
         fcon, fsql = floor_setup(folder)
         floor_query(fcon, fsql)  # warm-up
