@@ -278,6 +278,46 @@ def points_in_polygon(vertices: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.
     return inside
 
 
+def polygon_table(vertices: np.ndarray, x_range: tuple[float, float] | None = None,
+                  y_range: tuple[float, float] | None = None, g: int = _GRID
+                  ) -> tuple[np.ndarray, int, np.ndarray]:
+    """The cell table of :func:`points_in_polygon` for a compiled look-up (no data pass):
+    (labels raveled, side, geo = (sx, ox, sy, oy, top)); index = clip(v * s + o, 0, top).
+
+    The grid spans the polygon's bounding box, clipped to ``x_range``/``y_range`` where
+    given (e.g. where a subsample's values lie, widened). Points off the grid on a clipped
+    side may still lie in the polygon, so that side's outer ring is "boundary" (the exact
+    test) instead of "outside"; no answer depends on the ranges, only the speed. A polygon
+    with no width gets a one-cell table: every point takes the exact test."""
+    v = np.asarray(vertices, dtype=np.float64)
+    (pxmin, pymin), (pxmax, pymax) = v.min(axis=0), v.max(axis=0)
+
+    def clip(lo: float, hi: float, rng: tuple[float, float] | None) -> tuple[float, float, bool, bool]:
+        if rng is None or not (math.isfinite(rng[0]) and math.isfinite(rng[1])):
+            return lo, hi, False, False
+        a, b = max(lo, rng[0]), min(hi, rng[1])
+        if not a < b:  # the data estimate misses the box: the whole box
+            return lo, hi, False, False
+        return a, b, a > lo, b < hi
+
+    xmin, xmax, cl_x0, cl_x1 = clip(float(pxmin), float(pxmax), x_range)
+    ymin, ymax, cl_y0, cl_y1 = clip(float(pymin), float(pymax), y_range)
+    wx, wy = xmax - xmin, ymax - ymin
+    if not (wx > 0 and wy > 0 and math.isfinite(wx) and math.isfinite(wy)):
+        return np.full(1, -1, dtype=np.int8), 1, np.zeros(5)
+    sx, sy = g / wx, g / wy
+    gt = g + 4
+    table = np.zeros((gt, gt), dtype=np.int8)
+    table[1:g + 3, 1:g + 3] = -1
+    table[2:g + 2, 2:g + 2] = _cell_labels(v, xmin, ymin, sx, sy, g)
+    for clipped, sl in ((cl_x0, np.s_[0, :]), (cl_x1, np.s_[g + 3, :]),
+                        (cl_y0, np.s_[:, 0]), (cl_y1, np.s_[:, g + 3])):
+        if clipped:
+            table[sl] = -1
+    geo = np.array([sx, 2.0 - xmin * sx, sy, 2.0 - ymin * sy, g + 3.0])
+    return table.ravel(), gt, geo
+
+
 def _ring_index(v: np.ndarray, lo: float, s: float, g: int) -> np.ndarray:
     """Table index along one axis: (v - lo) * s + 2 clamped to [0, g + 3] (NaN -> 0).
 
@@ -823,6 +863,49 @@ def _ray_outline(region: np.ndarray, pi: int, pj: int, xe: np.ndarray, ye: np.nd
 # --------------------------------------------------------------------------- the pipeline
 
 
+@dataclass(frozen=True)
+class _Config:
+    """The gating settings of ``flow_qc.yaml`` (site settings), read once per sample."""
+
+    xf: Logicle
+    max_depth: float
+    tail: float
+    fallback: float
+    sub_n: int
+    sig_lo: float
+    sig_hi: float
+    contour: float
+    debris: float
+    min_lymphocytes: float
+
+
+def _config() -> _Config:
+    g = qc.settings()["gating"]
+    lg = g["logicle"]
+    return _Config(
+        xf=Logicle(float(lg["T"]), float(lg["W"]), float(lg["M"]), float(lg["A"])),
+        max_depth=qc.qc_value("max_valley_depth"),
+        tail=float(g["fallback_tail_fraction"]["value"]),
+        fallback=float(g["fallback_cd3_threshold"]["value"]),
+        sub_n=int(g["density_subsample"]["value"]),
+        sig_lo=float(g["singlet_sigmas_low"]["value"]),
+        sig_hi=float(g["singlet_sigmas_high"]["value"]),
+        contour=float(g["lymph_contour_fraction"]["value"]),
+        debris=float(g["debris_fsc_fraction"]["value"]),
+        min_lymphocytes=qc.qc_value("min_lymphocytes"),
+    )
+
+
+def _scatter_channels(sc: Mapping[str, str]) -> tuple[str, str]:
+    """(FSC, SSC) channels of the lymphocyte gate, or a GatingError naming what is there."""
+    fsc_name = sc.get("FSC-A") or sc.get("FSC-H")
+    if fsc_name is None or "SSC-A" not in sc:
+        raise GatingError("forward and side scatter channels are needed to find lymphocytes",
+                          field="scatter", value=", ".join(sorted(sc)) or "none",
+                          expected="FSC-A (or FSC-H) and SSC-A, or --channel FSC-A=<PnN>")
+    return fsc_name, sc["SSC-A"]
+
+
 def auto_gate(
     columns: Mapping[str, np.ndarray],
     panel: Panel,
@@ -837,30 +920,23 @@ def auto_gate(
     for the scatter channels and the gated markers. ``raw``: the detectors' uncompensated
     values, on which off-scale events ($PnR) are counted (default: ``columns``).
 
+    Densities are estimated on the deterministic subsample (every k-th event, at most
+    ``density_subsample``): the singlet wedge from it (spanning every event's FSC-A), the
+    lymphocyte cloud from its singlets. Every marker gate lies inside the lymphocyte gate,
+    so the markers are gated among lymphocytes and their masks spread back over every event.
+
     ``compensate_at`` (e.g. :class:`alpsdx.flow.pipeline.CompensatedAt`) supplies the
     compensated markers absent from ``columns`` at given events only: called with the
-    lymphocytes' event indices it returns their values there (every marker gate lies inside
-    the lymphocyte gate, so those gates are placed and applied among lymphocytes, and their
-    masks spread back over every event), and its ``channels`` and ``n_non_finite(channel)``
-    serve the non-finite check over every event."""
-    cfg = qc.settings()
-    g = cfg["gating"]
-    xf = xf or Logicle(float(g["logicle"]["T"]), float(g["logicle"]["W"]),
-                       float(g["logicle"]["M"]), float(g["logicle"]["A"]))
-    max_depth = qc.qc_value("max_valley_depth")
-    tail = float(g["fallback_tail_fraction"]["value"])
-    fb_cd3 = float(g["fallback_cd3_threshold"]["value"])
-    sub_n = int(g["density_subsample"]["value"])
+    lymphocytes' event indices it returns their values there, and its ``channels`` and
+    ``n_non_finite(channel)`` serve the non-finite check over every event."""
+    cfg = _config()
+    xf = xf or cfg.xf
     flags: list[QCFlag] = []
     gates: list[Gate] = []
     masks: dict[str, np.ndarray] = {}
-    thresholds: dict[str, Threshold] = {}
     n = len(next(iter(columns.values())))
     if n == 0:
         raise GatingError("the sample has no events", field="events", value=0)
-
-    def col(name: str) -> np.ndarray:
-        return columns[name]
 
     def add(gate: Gate) -> np.ndarray:
         parent = None if gate.parent is None else masks[gate.parent]
@@ -869,94 +945,106 @@ def auto_gate(
         masks[gate.name] = m
         return m
 
-    nonzero: dict[int, np.ndarray] = {}  # events of a mask (kept alive by ``masks``)
-
-    def sub_idx(mask: np.ndarray | None) -> np.ndarray | slice:
-        if mask is None:
-            return _subsample(n, sub_n)  # a slice: the columns are viewed, not copied
-        idx = nonzero.get(id(mask))
-        if idx is None:
-            idx = nonzero[id(mask)] = np.flatnonzero(mask)
-        return idx[_subsample(idx.size, sub_n)]
-
     sc = panel.scatter
+    s = _subsample(n, cfg.sub_n)  # a slice: the columns are viewed, not copied
     parent: str | None = None
     # 1. singlets
     if "FSC-A" in sc and "FSC-H" in sc:
-        s = sub_idx(None)
-        fa = col(sc["FSC-A"])
-        gate = singlet_gate(fa[s], col(sc["FSC-H"])[s], sc["FSC-A"], sc["FSC-H"],
-                            sig_lo=float(g["singlet_sigmas_low"]["value"]),
-                            sig_hi=float(g["singlet_sigmas_high"]["value"]),
-                            xmax=4.0 * _finite_max(fa, 1.0))
-        add(gate)
+        fa = columns[sc["FSC-A"]]
+        add(singlet_gate(fa[s], columns[sc["FSC-H"]][s], sc["FSC-A"], sc["FSC-H"],
+                         sig_lo=cfg.sig_lo, sig_hi=cfg.sig_hi, xmax=4.0 * _finite_max(fa, 1.0)))
         parent = "singlets"
     else:
         flags.append(QCFlag("no_singlet_gate", "info",
                             "FSC-A and FSC-H are not both present: doublets were not removed"))
-    # 2. lymphocytes
-    fsc_name = sc.get("FSC-A") or sc.get("FSC-H")
-    if fsc_name is None or "SSC-A" not in sc:
-        raise GatingError("forward and side scatter channels are needed to find lymphocytes",
-                          field="scatter", value=", ".join(sorted(sc)) or "none",
-                          expected="FSC-A (or FSC-H) and SSC-A, or --channel FSC-A=<PnN>")
-    s = sub_idx(masks.get(parent) if parent else None)
-    gate, fl = lymphocyte_gate(col(fsc_name)[s], col(sc["SSC-A"])[s], fsc_name, sc["SSC-A"], parent,
-                               contour=float(g["lymph_contour_fraction"]["value"]),
-                               debris_frac=float(g["debris_fsc_fraction"]["value"]))
+    # 2. lymphocytes: the density of the subsample's singlets
+    fsc_name, ssc_name = _scatter_channels(sc)
+    fsc_s, ssc_s = columns[fsc_name][s], columns[ssc_name][s]
+    if parent is not None:
+        sel = masks[parent][s]
+        fsc_s, ssc_s = fsc_s[sel], ssc_s[sel]
+    gate, fl = lymphocyte_gate(fsc_s, ssc_s, fsc_name, ssc_name, parent,
+                               contour=cfg.contour, debris_frac=cfg.debris)
     flags.extend(fl)
-    add(gate)
-    n_lymph = int(np.count_nonzero(masks["lymphocytes"]))
-    if n_lymph == 0:
-        raise GatingError("the lymphocyte gate is empty", field="lymphocytes", value=0)
+    lidx = np.flatnonzero(add(gate))
+    # 3-6. markers among lymphocytes
+    at = dict(compensate_at(lidx)) if compensate_at is not None and lidx.size else {}
+    for m in GATED:
+        chan = panel.markers.get(m)
+        if chan is not None and chan not in at:
+            at[chan] = columns[chan][lidx]
+    thresholds: dict[str, Threshold] = {}
+    tcrab_gate = gate_markers(at, lidx, n, panel, xf, cfg, compensated, gates, masks,
+                              thresholds, flags)
+    # QC: values that are not numbers (NaN/inf) fall outside every gate
+    bad = 0
+    lazy = set(compensate_at.channels) if compensate_at is not None else set()
+    for c in dict.fromkeys([*sc.values(), *panel.markers.values()]):
+        if c in lazy:
+            bad = max(bad, int(compensate_at.n_non_finite(c)))
+        elif c in columns and c != sc.get("Time"):
+            bad = max(bad, _n_non_finite(columns[c]))
+    sat: list[QCFlag] = []
+    if ranges:
+        labels = {v: k for k, v in panel.markers.items()}
+        src = raw if raw is not None else columns
+        chans = {c: src[c] for c in [*sc.values(), *panel.markers.values()]
+                 if c != sc.get("Time") and c in src}
+        sat = qc.check_saturation(chans, ranges, labels)
+    tgap = qc.check_time_gap(columns[sc["Time"]]) if "Time" in sc else []
+    flags.extend(closing_flags(int(lidx.size), bad, compensated, cfg, sat, tgap))
+    return GatingResult(gates=gates, masks=masks, thresholds=thresholds, flags=flags, n_events=n,
+                        dnt_gate="dnt", tcrab_gate=tcrab_gate)
 
-    # Marker gates (all inside the lymphocyte gate) work in "marker space": every event, or
-    # with compensate_at, the lymphocytes only (same values, same order, same masks).
-    mcols: Mapping[str, np.ndarray] = columns
-    mmasks = masks
-    lidx: np.ndarray | None = None
-    if compensate_at is not None:
-        lidx = np.flatnonzero(masks["lymphocytes"])
-        nonzero[id(masks["lymphocytes"])] = lidx
-        at = dict(compensate_at(lidx))
-        for m in GATED:
-            chan = panel.markers.get(m)
-            if chan is not None and chan not in at:
-                at[chan] = columns[chan][lidx]
-        mcols = at
-        mmasks = {"lymphocytes": np.ones(lidx.size, dtype=bool)}
+
+def gate_markers(at: Mapping[str, np.ndarray], lidx: np.ndarray, n: int, panel: Panel,
+                 xf: Logicle, cfg: _Config, compensated: bool, gates: list[Gate],
+                 masks: dict[str, np.ndarray], thresholds: dict[str, Threshold],
+                 flags: list[QCFlag]) -> str | None:
+    """CD3+ -> TCRab+ -> CD4- CD8- [-> B220+] among the lymphocytes ``lidx`` (``at``: each
+    gated marker's values there, in event order): thresholds from the densities, gates
+    added to ``gates``, masks over every event to ``masks``. Returns the TCRab gate's name
+    (None without a TCRab channel)."""
+    if lidx.size == 0:
+        raise GatingError("the lymphocyte gate is empty", field="lymphocytes", value=0)
+    mmasks: dict[str, np.ndarray] = {}
 
     def add_marker_gate(gate: Gate) -> None:
         # among lymphocytes only, the lymphocyte parent is every event of the marker space
-        whole = lidx is not None and gate.parent == "lymphocytes"
-        within = None if (whole or gate.parent is None) else mmasks[gate.parent]
-        m = gate.mask(mcols, xf, within=within)
+        within = None if gate.parent == "lymphocytes" else mmasks[gate.parent or ""]
+        m = gate.mask(at, xf, within=within)
         gates.append(gate)
         mmasks[gate.name] = m
-        if lidx is not None:
-            full = np.zeros(n, dtype=bool)
-            full[lidx] = m  # (one scatter; faster than compressing the indices first)
-            masks[gate.name] = full
+        full = np.zeros(n, dtype=bool)
+        full[lidx] = m  # (one scatter; faster than compressing the indices first)
+        masks[gate.name] = full
+
+    def sub_of(name: str) -> np.ndarray | slice:
+        if name == "lymphocytes":  # every event of the marker space: a strided view
+            return _subsample(lidx.size, cfg.sub_n)
+        idx = np.flatnonzero(mmasks[name])
+        return idx[_subsample(idx.size, cfg.sub_n)]
+
+    def threshold(marker: str, s: np.ndarray | slice) -> Threshold:
+        h, cnt = logicle_histogram(at[panel.markers[marker]][s], xf)
+        t = threshold_from_histogram(h, cnt, marker, max_depth=cfg.max_depth,
+                                     tail_fraction=cfg.tail, fallback=cfg.fallback)
+        thresholds[marker] = t
+        return t
 
     def positive_gate(marker: str, name: str, label: str, parent_name: str, on: str,
                       clear_code: str | None) -> None:
-        chan = panel.markers[marker]
-        # among lymphocytes only, "lymphocytes" is every event there: a strided view
-        s = _subsample(lidx.size, sub_n) if (lidx is not None and on == "lymphocytes") \
-            else sub_idx(mmasks[on])
-        h, cnt = logicle_histogram(mcols[chan][s], xf)
-        t = threshold_from_histogram(h, cnt, marker, max_depth=max_depth,
-                                     tail_fraction=tail, fallback=fb_cd3)
-        thresholds[marker] = t
+        t = threshold(marker, sub_of(on))
         if not t.clear and clear_code:
             flags.append(QCFlag(
                 clear_code, "warning" if marker == "CD3" else "info",
                 f"no clear {marker} valley: the {marker}+ cut was placed by the '{t.method}' rule "
                 f"at logicle {t.position:.3f}" + ("" if t.depth is None else f" (valley depth {t.depth:.2f})"),
-                value=None if t.depth is None else round(t.depth, 3), threshold=max_depth,
+                value=None if t.depth is None else round(t.depth, 3), threshold=cfg.max_depth,
                 citation="site_setting"))
-        add_marker_gate(Gate(name, label, "range", (chan,), ("logicle",), parent_name, (marker,),
-                             bounds=((t.position, None),), compensated=(compensated,)))
+        add_marker_gate(Gate(name, label, "range", (panel.markers[marker],), ("logicle",),
+                             parent_name, (marker,), bounds=((t.position, None),),
+                             compensated=(compensated,)))
 
     # 3. CD3+ among lymphocytes
     positive_gate("CD3", "cd3_pos", "CD3+", "lymphocytes", "lymphocytes", "no_cd3_valley")
@@ -972,13 +1060,10 @@ def auto_gate(
             "no TCRαβ channel: DNT reported as CD3+ CD4− CD8−, which also counts γδ T cells "
             "and overestimates TCRαβ+ DNT", citation="oliveira2010"))
     # 5. CD4- CD8- among TCRab+ (or CD3+)
-    s = sub_idx(mmasks[t_parent])
+    s = sub_of(t_parent)
     cuts = {}
     for marker, code in (("CD4", "no_cd4_valley"), ("CD8", "no_cd8_valley")):
-        h, cnt = logicle_histogram(mcols[panel.markers[marker]][s], xf)
-        t = threshold_from_histogram(h, cnt, marker, max_depth=max_depth,
-                                     tail_fraction=tail, fallback=fb_cd3)
-        thresholds[marker] = t
+        t = threshold(marker, s)
         cuts[marker] = t.position
         if not t.clear:
             flags.append(QCFlag(code, "warning",
@@ -992,20 +1077,19 @@ def auto_gate(
     # 6. B220+ among DNT (threshold from all lymphocytes, where B cells give a clear peak)
     if panel.has("B220"):
         positive_gate("B220", "b220_pos", "B220+", "dnt", "lymphocytes", None)
-    # QC: values that are not numbers (NaN/inf) fall outside every gate
-    bad = 0
-    lazy = set(compensate_at.channels) if compensate_at is not None else set()
-    for c in dict.fromkeys([*sc.values(), *panel.markers.values()]):
-        if c in lazy:
-            bad = max(bad, int(compensate_at.n_non_finite(c)))
-        elif c in columns and c != sc.get("Time"):
-            bad = max(bad, _n_non_finite(columns[c]))
+    return tcrab_gate
+
+
+def closing_flags(n_lymph: int, bad: int, compensated: bool, cfg: _Config,
+                  saturation: Sequence[QCFlag], time_gap: Sequence[QCFlag]) -> list[QCFlag]:
+    """The QC flags after gating, in report order: non-finite values, too few lymphocytes,
+    no compensation, off-scale channels, a gap in Time."""
+    flags: list[QCFlag] = []
     if bad:
         flags.append(QCFlag("non_finite_values", "warning",
                             f"{bad} events hold NaN or infinite values in a scatter or marker "
                             "channel; they fall outside every gate", value=bad))
-    # QC: denominators and compensation
-    min_l = qc.qc_value("min_lymphocytes")
+    min_l = cfg.min_lymphocytes
     if n_lymph < min_l:
         flags.append(QCFlag("few_lymphocytes", "warning",
                             f"only {n_lymph} lymphocytes gated (< {min_l:g}): the DNT percentage is imprecise",
@@ -1013,16 +1097,9 @@ def auto_gate(
     if not compensated:
         flags.append(QCFlag("no_compensation", "warning",
                             "no $SPILLOVER/$SPILL in the file and no matrix given: markers are uncompensated"))
-    if ranges:
-        labels = {v: k for k, v in panel.markers.items()}
-        src = raw if raw is not None else columns
-        chans = {c: src[c] for c in [*sc.values(), *panel.markers.values()]
-                 if c != sc.get("Time") and c in src}
-        flags.extend(qc.check_saturation(chans, ranges, labels))
-    if "Time" in sc:
-        flags.extend(qc.check_time_gap(col(sc["Time"])))
-    return GatingResult(gates=gates, masks=masks, thresholds=thresholds, flags=flags, n_events=n,
-                        dnt_gate="dnt", tcrab_gate=tcrab_gate)
+    flags.extend(saturation)
+    flags.extend(time_gap)
+    return flags
 
 
 # --------------------------------------------------------------------------- FlowKit export
