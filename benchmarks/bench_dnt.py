@@ -24,11 +24,13 @@ event matrix. Run by hand:
     .venv/bin/python benchmarks/bench_dnt.py [--events 1000000] [--repeat 3]
 
 The last line is ``RESULT speedup_vs_flowkit=... ratio_to_raw_read=... peak_mem_ratio=...``
-(CPU-time ratios) followed by the same ratios in wall time (``*_wall``), the whole pipeline
-over the raw read (``pipeline_to_raw_read``, CPU and wall) and the reader the pipeline uses
-over the raw read (``reader_f32_to_raw_read``). ratio_to_raw_read is alpsdx's reader with
-its defaults (read_fcs: float64 events, $PnE/$PnG/$TIMESTEP applied) over the raw read; the
-whole pipeline (read + compensate + logicle + gating + QC) is ``pipeline_to_raw_read``.
+(CPU-time ratios) followed by the same ratios in wall time (``*_wall``). ratio_to_raw_read is
+the whole pipeline (read + compensate + logicle + gating + QC, what the issue's "within 5x
+of the raw read" measures) over the raw read; ``pipeline_to_raw_read`` repeats it (its
+earlier name). The reader alone over the raw read is ``reader_to_raw_read`` (read_fcs with
+its defaults: float64 events, $PnE/$PnG/$TIMESTEP applied) and ``reader_f32_to_raw_read``
+(the float32 read the pipeline uses). Until 2026-11-27 (stop 13) ratio_to_raw_read held the
+reader's ratio; it now holds the pipeline's, the figure the target is about.
 """
 
 from __future__ import annotations
@@ -138,10 +140,11 @@ def main() -> None:
     print(f"alpsdx pipeline / raw read:     {t_ours / t_raw:6.2f} x CPU  {w_ours / w_raw:6.2f} x wall")
     print(f"FlowKit / alpsdx pipeline:      {t_fk / t_ours:6.2f} x CPU  {w_fk / w_ours:6.2f} x wall")
     print(f"alpsdx peak traced memory {peak / 1e6:.0f} MB = {peak / matrix_bytes:.2f} x the event matrix")
-    print(f"RESULT speedup_vs_flowkit={t_fk / t_ours:.2f} ratio_to_raw_read={t_read / t_raw:.2f} "
+    print(f"RESULT speedup_vs_flowkit={t_fk / t_ours:.2f} ratio_to_raw_read={t_ours / t_raw:.2f} "
           f"peak_mem_ratio={peak / matrix_bytes:.2f} speedup_vs_flowkit_wall={w_fk / w_ours:.2f} "
-          f"ratio_to_raw_read_wall={w_read / w_raw:.2f} pipeline_to_raw_read={t_ours / t_raw:.2f} "
-          f"pipeline_to_raw_read_wall={w_ours / w_raw:.2f} "
+          f"ratio_to_raw_read_wall={w_ours / w_raw:.2f} pipeline_to_raw_read={t_ours / t_raw:.2f} "
+          f"pipeline_to_raw_read_wall={w_ours / w_raw:.2f} reader_to_raw_read={t_read / t_raw:.2f} "
+          f"reader_to_raw_read_wall={w_read / w_raw:.2f} "
           f"reader_f32_to_raw_read={t_read32 / t_raw:.2f}")
 
 
