@@ -278,46 +278,6 @@ def points_in_polygon(vertices: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.
     return inside
 
 
-def polygon_table(vertices: np.ndarray, x_range: tuple[float, float] | None = None,
-                  y_range: tuple[float, float] | None = None, g: int = _GRID
-                  ) -> tuple[np.ndarray, int, np.ndarray]:
-    """The cell table of :func:`points_in_polygon` for a compiled look-up (no data pass):
-    (labels raveled, side, geo = (sx, ox, sy, oy, top)); index = clip(v * s + o, 0, top).
-
-    The grid spans the polygon's bounding box, clipped to ``x_range``/``y_range`` where
-    given (e.g. where a subsample's values lie, widened). Points off the grid on a clipped
-    side may still lie in the polygon, so that side's outer ring is "boundary" (the exact
-    test) instead of "outside"; no answer depends on the ranges, only the speed. A polygon
-    with no width gets a one-cell table: every point takes the exact test."""
-    v = np.asarray(vertices, dtype=np.float64)
-    (pxmin, pymin), (pxmax, pymax) = v.min(axis=0), v.max(axis=0)
-
-    def clip(lo: float, hi: float, rng: tuple[float, float] | None) -> tuple[float, float, bool, bool]:
-        if rng is None or not (math.isfinite(rng[0]) and math.isfinite(rng[1])):
-            return lo, hi, False, False
-        a, b = max(lo, rng[0]), min(hi, rng[1])
-        if not a < b:  # the data estimate misses the box: the whole box
-            return lo, hi, False, False
-        return a, b, a > lo, b < hi
-
-    xmin, xmax, cl_x0, cl_x1 = clip(float(pxmin), float(pxmax), x_range)
-    ymin, ymax, cl_y0, cl_y1 = clip(float(pymin), float(pymax), y_range)
-    wx, wy = xmax - xmin, ymax - ymin
-    if not (wx > 0 and wy > 0 and math.isfinite(wx) and math.isfinite(wy)):
-        return np.full(1, -1, dtype=np.int8), 1, np.zeros(5)
-    sx, sy = g / wx, g / wy
-    gt = g + 4
-    table = np.zeros((gt, gt), dtype=np.int8)
-    table[1:g + 3, 1:g + 3] = -1
-    table[2:g + 2, 2:g + 2] = _cell_labels(v, xmin, ymin, sx, sy, g)
-    for clipped, sl in ((cl_x0, np.s_[0, :]), (cl_x1, np.s_[g + 3, :]),
-                        (cl_y0, np.s_[:, 0]), (cl_y1, np.s_[:, g + 3])):
-        if clipped:
-            table[sl] = -1
-    geo = np.array([sx, 2.0 - xmin * sx, sy, 2.0 - ymin * sy, g + 3.0])
-    return table.ravel(), gt, geo
-
-
 def _ring_index(v: np.ndarray, lo: float, s: float, g: int) -> np.ndarray:
     """Table index along one axis: (v - lo) * s + 2 clamped to [0, g + 3] (NaN -> 0).
 
@@ -974,7 +934,7 @@ def auto_gate(
         if chan is not None and chan not in at:
             at[chan] = columns[chan][lidx]
     thresholds: dict[str, Threshold] = {}
-    tcrab_gate = gate_markers(at, lidx, n, panel, xf, cfg, compensated, gates, masks,
+    tcrab_gate = _gate_markers(at, lidx, n, panel, xf, cfg, compensated, gates, masks,
                               thresholds, flags)
     # QC: values that are not numbers (NaN/inf) fall outside every gate
     bad = 0
@@ -984,20 +944,32 @@ def auto_gate(
             bad = max(bad, int(compensate_at.n_non_finite(c)))
         elif c in columns and c != sc.get("Time"):
             bad = max(bad, _n_non_finite(columns[c]))
-    sat: list[QCFlag] = []
+    if bad:
+        flags.append(QCFlag("non_finite_values", "warning",
+                            f"{bad} events hold NaN or infinite values in a scatter or marker "
+                            "channel; they fall outside every gate", value=bad))
+    # QC: denominators and compensation
+    min_l = cfg.min_lymphocytes
+    if lidx.size < min_l:
+        flags.append(QCFlag("few_lymphocytes", "warning",
+                            f"only {lidx.size} lymphocytes gated (< {min_l:g}): the DNT percentage is imprecise",
+                            value=int(lidx.size), threshold=min_l, citation="site_setting"))
+    if not compensated:
+        flags.append(QCFlag("no_compensation", "warning",
+                            "no $SPILLOVER/$SPILL in the file and no matrix given: markers are uncompensated"))
     if ranges:
         labels = {v: k for k, v in panel.markers.items()}
         src = raw if raw is not None else columns
         chans = {c: src[c] for c in [*sc.values(), *panel.markers.values()]
                  if c != sc.get("Time") and c in src}
-        sat = qc.check_saturation(chans, ranges, labels)
-    tgap = qc.check_time_gap(columns[sc["Time"]]) if "Time" in sc else []
-    flags.extend(closing_flags(int(lidx.size), bad, compensated, cfg, sat, tgap))
+        flags.extend(qc.check_saturation(chans, ranges, labels))
+    if "Time" in sc:
+        flags.extend(qc.check_time_gap(columns[sc["Time"]]))
     return GatingResult(gates=gates, masks=masks, thresholds=thresholds, flags=flags, n_events=n,
                         dnt_gate="dnt", tcrab_gate=tcrab_gate)
 
 
-def gate_markers(at: Mapping[str, np.ndarray], lidx: np.ndarray, n: int, panel: Panel,
+def _gate_markers(at: Mapping[str, np.ndarray], lidx: np.ndarray, n: int, panel: Panel,
                  xf: Logicle, cfg: _Config, compensated: bool, gates: list[Gate],
                  masks: dict[str, np.ndarray], thresholds: dict[str, Threshold],
                  flags: list[QCFlag]) -> str | None:
@@ -1078,28 +1050,6 @@ def gate_markers(at: Mapping[str, np.ndarray], lidx: np.ndarray, n: int, panel: 
     if panel.has("B220"):
         positive_gate("B220", "b220_pos", "B220+", "dnt", "lymphocytes", None)
     return tcrab_gate
-
-
-def closing_flags(n_lymph: int, bad: int, compensated: bool, cfg: _Config,
-                  saturation: Sequence[QCFlag], time_gap: Sequence[QCFlag]) -> list[QCFlag]:
-    """The QC flags after gating, in report order: non-finite values, too few lymphocytes,
-    no compensation, off-scale channels, a gap in Time."""
-    flags: list[QCFlag] = []
-    if bad:
-        flags.append(QCFlag("non_finite_values", "warning",
-                            f"{bad} events hold NaN or infinite values in a scatter or marker "
-                            "channel; they fall outside every gate", value=bad))
-    min_l = cfg.min_lymphocytes
-    if n_lymph < min_l:
-        flags.append(QCFlag("few_lymphocytes", "warning",
-                            f"only {n_lymph} lymphocytes gated (< {min_l:g}): the DNT percentage is imprecise",
-                            value=n_lymph, threshold=min_l, citation="site_setting"))
-    if not compensated:
-        flags.append(QCFlag("no_compensation", "warning",
-                            "no $SPILLOVER/$SPILL in the file and no matrix given: markers are uncompensated"))
-    flags.extend(saturation)
-    flags.extend(time_gap)
-    return flags
 
 
 # --------------------------------------------------------------------------- FlowKit export
