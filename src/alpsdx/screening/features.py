@@ -254,10 +254,12 @@ def _min_days(*vals: ir.IntegerValue) -> ir.IntegerValue:
 def materialize(omop: OmopTables, expr: ir.Table, stem: str) -> ir.Table:
     """Compute ``expr`` once on the engine and return it as a table (a stage of the screen).
 
-    DuckDB: a temporary table; Spark (and others): ``Table.cache()``. Keeps each stage's
-    expression small, so it compiles fast and is not recomputed by later stages.
+    DuckDB and PostgreSQL: a named temporary table (gone with the session); Spark (and
+    others): ``Table.cache()``. Keeps each stage's expression small, so it compiles fast and
+    is not recomputed by later stages. (On PostgreSQL, Ibis's cache leaves dropping its
+    table to a finalizer that fails when it runs late: "DROP TABLE IF EXISTS" with no name.)
     """
-    if omop.backend == "duckdb":
+    if omop.backend in ("duckdb", "postgres"):
         name = f"alpsdx_{stem}_{uuid.uuid4().hex[:12]}"
         return omop.con.create_table(name, expr, temp=True)
     pre = getattr(omop.con, "_run_pre_execute_hooks", None)
