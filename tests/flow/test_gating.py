@@ -299,15 +299,18 @@ def test_degenerate_data_flags_or_gating_error(tmp_path, name, edit, outcome):
     assert outcome in [f.code for f in r.flags], name
 
 
+@pytest.mark.parametrize("apex", [0.0, 1.0], ids=["wedge path", "grid path"])
 @pytest.mark.parametrize("seed", range(3))
-def test_grid_polygon_with_nan_inf_far_points_and_a_gate_past_the_data(seed):
-    """The table look-up (outside ring, boundary ring, grid) gives flowutils' answers for
-    NaN, infinite, far-away and grid-edge points, and for a gate drawn far past the data."""
+def test_grid_polygon_with_nan_inf_far_points_and_a_gate_past_the_data(seed, apex):
+    """The table look-up (outside ring, boundary ring, grid) and the wedge's ratio test give
+    flowutils' answers for NaN, infinite, far-away and grid-edge points, and for a gate
+    drawn far past the data."""
     from flowutils.gating import points_in_polygon as fu_pip
 
     rng = np.random.default_rng(100 + seed)
-    # a wedge from the origin reaching 4x past the data (as the singlet gate is drawn)
-    poly = np.array([[0.0, 0.0], [4e5, 0.8 * 4e5], [4e5, 1.2 * 4e5]])
+    # a wedge from the origin reaching 4x past the data (as the singlet gate is drawn); with
+    # its apex moved off the origin it is an ordinary triangle (the grid path)
+    poly = np.array([[apex, 0.0], [4e5, 0.8 * 4e5], [4e5, 1.2 * 4e5]])
     x = rng.uniform(-1e3, 1e5, 50_000)
     y = x * rng.normal(1.0, 0.15, x.size)
     x[:3] = [np.nan, 5e4, -1e9]
@@ -322,6 +325,47 @@ def test_grid_polygon_with_nan_inf_far_points_and_a_gate_past_the_data(seed):
     x2[7] = np.inf  # an infinite value takes the bounding-box path, same answers
     ref[7] = False
     np.testing.assert_array_equal(points_in_polygon(poly, x2, y), ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ratio", [1.0 + 1e-9, 1.5, 30.0, 1e6])
+@pytest.mark.parametrize("seed", range(3))
+def test_wedge_ratio_test_equals_flowutils_on_its_edges(seed, ratio, dtype):
+    """The singlet wedge (0, 0), (X, yl), (X, yh) takes the ratio test with margins: every
+    point gets flowutils' winding-number answer, points on (and one float step either side
+    of) both slanted edges, on the vertical edge, at the vertices, by the origin, and thin
+    to very wide wedges included."""
+    from flowutils.gating import points_in_polygon as fu_pip
+
+    from alpsdx.flow.gating import _is_wedge
+
+    rng = np.random.default_rng(300 + seed)
+    big_x = float(rng.uniform(1e3, 1e7))
+    yl = float(rng.uniform(0.1, 2.0)) * big_x
+    poly = np.array([[0.0, 0.0], [big_x, yl], [big_x, yl * ratio]])
+    assert _is_wedge(poly)
+    lo, hi = poly[1, 1] / big_x, poly[2, 1] / big_x
+    x = rng.uniform(0, big_x, 30_000)
+    x[:2000] = rng.uniform(0, 1e-5 * big_x, 2000)  # by the origin, where products cancel
+    x[2000:2100] = big_x  # on the vertical edge
+    y = x * rng.uniform(lo * 0.9, hi * 1.1, x.size)
+    on_lo, on_hi = slice(2100, 6100), slice(6100, 10100)
+    y[on_lo] = x[on_lo] * lo  # on the slanted edges, and one step either side
+    y[on_hi] = x[on_hi] * hi
+    y[2100:3100] = np.nextafter(y[2100:3100], np.inf)
+    y[6100:7100] = np.nextafter(y[6100:7100], -np.inf)
+    y[7100:8100] = np.nextafter(y[7100:8100], np.inf)
+    x[10100:10103], y[10100:10103] = poly[:, 0], poly[:, 1]  # the vertices
+    x[10103:10106], y[10103:10106] = [-1.0, 0.0, big_x * 2], [1.0, 5.0, yl]
+    # very near the origin and just past the ratio margin, where flowutils' products cancel
+    tiny = big_x * 10.0 ** rng.uniform(-13, -5, 8000)
+    k = rng.uniform(1.5, 20, 8000) * 1e-8 * rng.choice([-1, 1], 8000)
+    x[12000:20000] = tiny
+    y[12000:16000] = tiny[:4000] * hi * (1 + k[:4000])
+    y[16000:20000] = tiny[4000:] * lo * (1 + k[4000:])
+    x, y = x.astype(dtype), y.astype(dtype)
+    ref = np.asarray(fu_pip(poly, np.column_stack([x, y]).astype(np.float64)), dtype=bool)
+    np.testing.assert_array_equal(points_in_polygon(poly, x, y), ref)
 
 
 @pytest.mark.parametrize("seed", range(4))

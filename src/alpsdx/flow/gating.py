@@ -221,6 +221,8 @@ def points_in_polygon(vertices: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.
     vertices = np.asarray(vertices, dtype=np.float64)
     if n < 20_000:
         return _pip_bbox(vertices, x, y)
+    if _is_wedge(vertices):
+        return _wedge_mask(vertices, x, y)
     with np.errstate(invalid="ignore"):
         # minimum/maximum propagate NaN: a NaN range says "some value is NaN", and only then
         # are the NaN-ignoring ranges (and the NaN-safe table index) needed
@@ -275,6 +277,53 @@ def points_in_polygon(vertices: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.
     near = np.flatnonzero(c == -1)
     if near.size:
         inside[near] = _pip_exact(vertices, x, y, near)
+    return inside
+
+
+# The singlet gate is a wedge from the origin: (0, 0), (X, yl), (X, yh). A point well inside
+# or outside it is told by its ratio y / x against the two slopes, with a relative margin
+# _WEDGE_TOL far wider than the rounding of flowutils' cross products; points within the
+# margin (or nearer the origin than _WEDGE_NEAR * X, where those products cancel, or past
+# the vertical edge, or not numbers) take flowutils' own test.
+_WEDGE_TOL = 1e-8
+_WEDGE_NEAR = 1e-6
+
+
+def _is_wedge(v: np.ndarray) -> bool:
+    """``v`` is (0, 0), (X, yl), (X, yh) with X > 0 and 0 < yl < yh <= 1e6 * yl, finite."""
+    if v.shape != (3, 2) or not np.isfinite(v).all():
+        return False
+    (x0, y0), (x1, yl), (x2, yh) = v.tolist()
+    return x0 == 0.0 and y0 == 0.0 and x1 == x2 > 0.0 and 0.0 < yl < yh <= 1e6 * yl
+
+
+def _wedge_mask(v: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """flowutils' winding-number answer for the wedge ``v`` (see :func:`_is_wedge`).
+
+    Why the margins hold: for a point with _WEDGE_NEAR * X <= x < X, flowutils' cross
+    product for the lower edge, X*y - x*yl, has terms of size x*yl (up to yh/yl times it),
+    so its rounding is ~1e-16 * (1 + yh/yl) * x*yl; the upper edge's, (-X)*(y - yh) -
+    (x - X)*(-yh), has terms up to X*yh, so ~1e-15 * X*yh. A ratio outside the slopes' margin
+    makes the true products at least _WEDGE_TOL * x*yl (or * x*yh): 1e-8 * x exceeds both
+    roundings for x >= 1e-6 * X and yh/yl <= 1e6, so the products' signs, hence the winding
+    number, are certain. The vertical edge is an exact comparison, x < X."""
+    big_x, yl, yh = float(v[1, 0]), float(v[1, 1]), float(v[2, 1])
+    lo, hi = yl / big_x, yh / big_x
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        r = np.divide(y, x, dtype=np.float64)
+        inside = r > lo * (1 + _WEDGE_TOL)
+        inside &= r < hi * (1 - _WEDGE_TOL)
+        outside = r < lo * (1 - _WEDGE_TOL)
+        outside |= r > hi * (1 + _WEDGE_TOL)
+        del r
+        ok_x = x >= _WEDGE_NEAR * big_x
+        ok_x &= x < big_x
+    inside &= ok_x
+    outside &= ok_x
+    outside |= inside
+    near = np.flatnonzero(~outside)  # neither certainly inside nor certainly outside
+    if near.size:
+        inside[near] = _pip_exact(v, x, y, near)
     return inside
 
 
