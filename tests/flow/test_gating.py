@@ -593,3 +593,42 @@ def test_largest_time_gap_in_chunks_equals_argmax_of_diff():
             i = int(np.argmax(d))
             assert _largest_gap(t) == (i, float(d[i]))
     assert _largest_gap(np.array([0.0, 2.0, 1.0, 3.0]))[0] == -1  # not sorted
+
+
+def test_event_masks_spread_compact_masks_when_read_and_count_without_them():
+    """EventMasks: a gate known among some events is counted from its compact mask and
+    spread over every event when read; the mapping keeps the gates' order; a full mask set
+    later replaces a compact one."""
+    from alpsdx.flow.gating import EventMasks
+
+    rng = np.random.default_rng(5)
+    n = 1000
+    idx = np.sort(rng.choice(n, 300, replace=False))
+    sub = rng.random(300) < 0.4
+    full = rng.random(n) < 0.5
+    m = EventMasks(n)
+    m["singlets"] = full
+    m.set_among("cd3_pos", idx, sub)
+    assert list(m) == ["singlets", "cd3_pos"] and len(m) == 2
+    assert m.count("cd3_pos") == int(sub.sum()) and m.count("singlets") == int(full.sum())
+    spread = np.zeros(n, dtype=bool)
+    spread[idx[sub]] = True
+    np.testing.assert_array_equal(m["cd3_pos"], spread)
+    assert m["cd3_pos"] is m["cd3_pos"]  # spread once
+    assert dict(m.items()).keys() == {"singlets", "cd3_pos"}
+    m["cd3_pos"] = full
+    assert m.count("cd3_pos") == int(full.sum())
+    del m["singlets"]
+    assert list(m) == ["cd3_pos"]
+    with pytest.raises(KeyError):
+        m["singlets"]
+
+
+def test_counts_from_compact_masks_equal_the_spread_masks(synthetic):
+    """GatingResult.counts (from the compact marker masks) equal the counts of the masks
+    spread over every event."""
+    p, _truth = synthetic[2.5]
+    res = analyse_fcs(p, keep_columns=False)
+    counts = res.gating.counts
+    assert counts == {k: int(np.count_nonzero(v)) for k, v in res.gating.masks.items()}
+    assert set(counts) >= {"singlets", "lymphocytes", "cd3_pos", "tcrab_pos", "dnt"}

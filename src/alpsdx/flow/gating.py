@@ -15,7 +15,7 @@ FlowKit does, in the gate's own space.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -29,6 +29,7 @@ from alpsdx.flow.markers import Panel
 from alpsdx.flow.qc import QCFlag
 
 __all__ = [
+    "EventMasks",
     "Gate",
     "GatingResult",
     "Logicle",
@@ -564,12 +565,65 @@ def threshold_from_histogram(h: np.ndarray, n: int, marker: str, *, max_depth: f
 # --------------------------------------------------------------------------- result
 
 
+class EventMasks(MutableMapping[str, np.ndarray]):
+    """Per-event boolean masks by gate name (a mapping, in the order the gates were added).
+
+    A mask known among some events only (the marker gates, among lymphocytes) is kept as
+    those events' indices and their compact mask, and spread over every event when first
+    read: counting it (:meth:`count`) needs no full-length copy."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._full: dict[str, np.ndarray] = {}
+        self._among: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._order: dict[str, None] = {}
+
+    def set_among(self, name: str, idx: np.ndarray, mask: np.ndarray) -> None:
+        """Gate ``name`` holds events ``idx[mask]`` (``idx``: distinct event indices)."""
+        self._full.pop(name, None)
+        self._among[name] = (idx, mask)
+        self._order[name] = None
+
+    def count(self, name: str) -> int:
+        """How many events gate ``name`` holds."""
+        if name in self._among and name not in self._full:
+            return int(np.count_nonzero(self._among[name][1]))
+        return int(np.count_nonzero(self[name]))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        m = self._full.get(name)
+        if m is None:
+            if name not in self._among:
+                raise KeyError(name)
+            idx, sub = self._among[name]
+            m = np.zeros(self.n, dtype=bool)
+            m[idx] = sub  # (one scatter; faster than compressing the indices first)
+            self._full[name] = m
+        return m
+
+    def __setitem__(self, name: str, mask: np.ndarray) -> None:
+        self._among.pop(name, None)
+        self._full[name] = mask
+        self._order[name] = None
+
+    def __delitem__(self, name: str) -> None:
+        del self._order[name]
+        self._full.pop(name, None)
+        self._among.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
 @dataclass
 class GatingResult:
     """Gates, per-event masks, counts, thresholds and QC flags of one sample."""
 
     gates: list[Gate]
-    masks: dict[str, np.ndarray]
+    masks: MutableMapping[str, np.ndarray]
     thresholds: dict[str, Threshold]
     flags: list[QCFlag]
     n_events: int
@@ -579,7 +633,10 @@ class GatingResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        return {k: int(np.count_nonzero(v)) for k, v in self.masks.items()}
+        m = self.masks
+        if isinstance(m, EventMasks):
+            return {k: m.count(k) for k in m}
+        return {k: int(np.count_nonzero(v)) for k, v in m.items()}
 
 
 # --------------------------------------------------------------------------- scatter
@@ -942,10 +999,10 @@ def auto_gate(
     xf = xf or cfg.xf
     flags: list[QCFlag] = []
     gates: list[Gate] = []
-    masks: dict[str, np.ndarray] = {}
     n = len(next(iter(columns.values())))
     if n == 0:
         raise GatingError("the sample has no events", field="events", value=0)
+    masks = EventMasks(n)
 
     def add(gate: Gate) -> np.ndarray:
         parent = None if gate.parent is None else masks[gate.parent]
@@ -983,7 +1040,7 @@ def auto_gate(
         if chan is not None and chan not in at:
             at[chan] = columns[chan][lidx]
     thresholds: dict[str, Threshold] = {}
-    tcrab_gate = _gate_markers(at, lidx, n, panel, xf, cfg, compensated, gates, masks,
+    tcrab_gate = _gate_markers(at, lidx, panel, xf, cfg, compensated, gates, masks,
                               thresholds, flags)
     # QC: values that are not numbers (NaN/inf) fall outside every gate
     bad = 0
@@ -1018,9 +1075,9 @@ def auto_gate(
                         dnt_gate="dnt", tcrab_gate=tcrab_gate)
 
 
-def _gate_markers(at: Mapping[str, np.ndarray], lidx: np.ndarray, n: int, panel: Panel,
+def _gate_markers(at: Mapping[str, np.ndarray], lidx: np.ndarray, panel: Panel,
                  xf: Logicle, cfg: _Config, compensated: bool, gates: list[Gate],
-                 masks: dict[str, np.ndarray], thresholds: dict[str, Threshold],
+                 masks: EventMasks, thresholds: dict[str, Threshold],
                  flags: list[QCFlag]) -> str | None:
     """CD3+ -> TCRab+ -> CD4- CD8- [-> B220+] among the lymphocytes ``lidx`` (``at``: each
     gated marker's values there, in event order): thresholds from the densities, gates
@@ -1036,9 +1093,7 @@ def _gate_markers(at: Mapping[str, np.ndarray], lidx: np.ndarray, n: int, panel:
         m = gate.mask(at, xf, within=within)
         gates.append(gate)
         mmasks[gate.name] = m
-        full = np.zeros(n, dtype=bool)
-        full[lidx] = m  # (one scatter; faster than compressing the indices first)
-        masks[gate.name] = full
+        masks.set_among(gate.name, lidx, m)
 
     def sub_of(name: str) -> np.ndarray | slice:
         if name == "lymphocytes":  # every event of the marker space: a strided view
