@@ -369,6 +369,26 @@ def test_wedge_ratio_test_equals_flowutils_on_its_edges(seed, ratio, dtype):
 
 
 @pytest.mark.parametrize("seed", range(4))
+def test_histogram_uniform_equals_numpy(seed):
+    """The singlet gate's FSC-H/FSC-A histogram gives np.histogram's counts and edges
+    exactly: values on every edge, on the range ends, one step past them, NaN and
+    infinities included; a degenerate range falls back to numpy."""
+    from alpsdx.flow.gating import histogram_uniform
+
+    rng = np.random.default_rng(40 + seed)
+    r = rng.normal(0.62, 0.05, 40_000)
+    lo, hi = float(np.quantile(r, 0.005)), float(np.quantile(r, 0.995))
+    r[:257] = np.linspace(lo, hi, 257)
+    r[300:306] = [np.nextafter(hi, np.inf), np.nextafter(lo, -np.inf), np.nextafter(hi, -np.inf),
+                  np.nan, np.inf, -np.inf]
+    for rng_ in ((lo, hi), (0.5, 0.5)):
+        ref = np.histogram(r, bins=256, range=rng_)
+        got = histogram_uniform(r, 256, rng_)
+        for a, b in zip(ref, got, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("seed", range(4))
 def test_histogram2d_uniform_equals_numpy(seed):
     """The lymphocyte gate's 2-D histogram gives np.histogram2d's counts and edges exactly,
     values on every bin edge, on the range ends, just past them and NaN included."""

@@ -722,23 +722,22 @@ def singlet_gate(fa: np.ndarray, fh: np.ndarray, cha: str, chh: str, *, sig_lo: 
                  sig_hi: float, xmax: float) -> Gate:
     """Singlets: events whose FSC-H/FSC-A ratio lies in [mode - sig_lo*s, mode + sig_hi*s];
     doublets have a larger area for their height. Drawn as a wedge from the origin."""
-    fa = np.ascontiguousarray(fa, dtype=np.float64)  # (float32 columns: same values)
-    fh = np.ascontiguousarray(fh, dtype=np.float64)
+    fa, fh = np.asarray(fa), np.asarray(fh)  # (float32 columns: the ratio is taken in float64)
     with np.errstate(invalid="ignore"):  # minimum/maximum propagate NaN: then the mask
         all_ok = (float(np.minimum.reduce(fa, initial=np.inf)) > 0
                   and float(np.minimum.reduce(fh, initial=np.inf)) > 0
                   and math.isfinite(float(np.maximum.reduce(fa, initial=0.0)))
                   and math.isfinite(float(np.maximum.reduce(fh, initial=0.0))))
     if all_ok and fa.size >= 100:  # every event positive and finite: no mask, no copies
-        r = fh / fa
+        r = np.divide(fh, fa, dtype=np.float64)
     else:
         ok = (fa > 0) & (fh > 0) & np.isfinite(fa) & np.isfinite(fh)
         if np.count_nonzero(ok) < 100:
             raise GatingError("too few events with positive FSC-A and FSC-H for a singlet gate",
                               field="singlets", value=int(np.count_nonzero(ok)))
-        r = fh[ok] / fa[ok]
+        r = np.divide(fh[ok], fa[ok], dtype=np.float64)
     lo_q, hi_q = _quantiles(r, [0.005, 0.995])
-    h, e = np.histogram(r, bins=256, range=(lo_q, hi_q))
+    h, e = histogram_uniform(r, 256, (float(lo_q), float(hi_q)))
     sm = ndimage.gaussian_filter1d(h.astype(float), 2.0)
     mode = float(0.5 * (e[int(np.argmax(sm))] + e[int(np.argmax(sm)) + 1]))
     upper = r[r >= mode] - mode
@@ -787,6 +786,17 @@ def _uniform_bin_index(v: np.ndarray, lo: float, hi: float, nb: int) -> np.ndarr
     code -= 1
     code[code == nb] = -1
     return code
+
+
+def histogram_uniform(v: np.ndarray, nb: int, rng: tuple[float, float]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """``np.histogram(v, bins=nb, range=rng)`` (finite values) with the same counts and
+    edges, by arithmetic bin indices and one bincount."""
+    lo, hi = rng
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        return np.histogram(v, bins=nb, range=rng)
+    h = np.bincount(_uniform_bin_code(v, lo, hi, nb), minlength=nb + 2)[1:nb + 1]
+    return h, np.linspace(lo, hi, nb + 1)
 
 
 def histogram2d_uniform(x: np.ndarray, y: np.ndarray, nb: int,
