@@ -586,7 +586,7 @@ class EventMasks(MutableMapping[str, np.ndarray]):
 
     def count(self, name: str) -> int:
         """How many events gate ``name`` holds."""
-        if name in self._among and name not in self._full:
+        if name in self._among:  # (spread or not, the same events)
             return int(np.count_nonzero(self._among[name][1]))
         return int(np.count_nonzero(self[name]))
 
@@ -1043,8 +1043,10 @@ def auto_gate(
                                contour=cfg.contour, debris_frac=cfg.debris)
     flags.extend(fl)
     lidx = np.flatnonzero(add(gate))
+    if lidx.size == 0:
+        raise GatingError("the lymphocyte gate is empty", field="lymphocytes", value=0)
     # 3-6. markers among lymphocytes
-    at = dict(compensate_at(lidx)) if compensate_at is not None and lidx.size else {}
+    at = dict(compensate_at(lidx)) if compensate_at is not None else {}
     for m in GATED:
         chan = panel.markers.get(m)
         if chan is not None and chan not in at:
@@ -1093,8 +1095,6 @@ def _gate_markers(at: Mapping[str, np.ndarray], lidx: np.ndarray, panel: Panel,
     gated marker's values there, in event order): thresholds from the densities, gates
     added to ``gates``, masks over every event to ``masks``. Returns the TCRab gate's name
     (None without a TCRab channel)."""
-    if lidx.size == 0:
-        raise GatingError("the lymphocyte gate is empty", field="lymphocytes", value=0)
     mmasks: dict[str, np.ndarray] = {}
 
     def add_marker_gate(gate: Gate) -> None:
