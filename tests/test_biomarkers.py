@@ -37,7 +37,7 @@ def test_derived_lrs_reproduce_published_ppv_npv_at_cohort_prevalence(rule: str,
     assert perf["ppv"] == ppv and perf["npv"] == npv and perf["prevalence"] == pytest.approx(P_COHORT)
     # applying LR+ / LR- to the cohort's own pre-test probability must give back PPV and NPV
     assert post_test_probability(P_COHORT, perf["lr_positive"]) == pytest.approx(ppv)
-    assert 1 - post_test_probability(P_COHORT, perf["lr_negative"]) == pytest.approx(npv)
+    assert pytest.approx(npv) == 1 - post_test_probability(P_COHORT, perf["lr_negative"])
     # and the implied sensitivity/specificity rebuild the same predictive values by Bayes
     s, sp, p = perf["sensitivity"], perf["specificity"], P_COHORT
     assert s * p / (s * p + (1 - sp) * (1 - p)) == pytest.approx(ppv)

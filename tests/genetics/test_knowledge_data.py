@@ -21,7 +21,7 @@ def test_regions_tile_the_protein_and_every_feature_is_cited(gene: str) -> None:
         assert int(b["start"]) == int(a["end"]) + 1
     assert {r["region"] for r in regions} <= {"signal_peptide", "extracellular", "transmembrane", "intracellular"}
     for d in m["domains"]:
-        assert 1 <= int(d["start"]) <= int(d["end"]) <= n
+        assert int(d["start"]) >= 1 and int(d["start"]) <= int(d["end"]) <= n
         assert knowledge.resolve_citation(str(d["citation"]))
     assert knowledge.resolve_citation(str(m["citation"]))
     table = m.get("exon_table")
