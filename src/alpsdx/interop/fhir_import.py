@@ -541,6 +541,19 @@ def _component_cc(res: Mapping[str, Any], name: str) -> tuple[Mapping[str, Any] 
     return None, None
 
 
+def _coded_answer(cc: Mapping[str, Any], kind: str, *, own_codes: bool = True) -> str | None:
+    """The answer a CodeableConcept codes for ``kind``: alpsdx's own code (the last one given)
+    when ``own_codes``, else the first coding the answer tables map (LOINC answers)."""
+    val = None
+    if own_codes:
+        for c in _codings(cc):
+            if c.get("system") == ALPSDX:
+                val = c.get("code")
+    for c in _codings(cc):
+        val = val or codes.answer_value(kind, c.get("system"), c.get("code"))
+    return val
+
+
 def _variant(res: Mapping[str, Any], st: _State, label: str) -> None:
     g = codes.genomics()
     value = res.get("valueCodeableConcept")
@@ -564,9 +577,7 @@ def _variant(res: Mapping[str, Any], st: _State, label: str) -> None:
             data[key] = val or cc.get("text")
     cc, _ = _component_cc(res, "genomic_source_class")
     if cc is not None:
-        origin = None
-        for c in _codings(cc):
-            origin = origin or codes.answer_value("origin", c.get("system"), c.get("code"))
+        origin = _coded_answer(cc, "origin", own_codes=False)
         if origin is None:
             text = str(cc.get("text") or "").lower()
             origin = text if text in ("germline", "somatic", "unknown") else None
@@ -576,24 +587,14 @@ def _variant(res: Mapping[str, Any], st: _State, label: str) -> None:
             data["origin"] = origin
     cc, _ = _component_cc(res, "allelic_state")
     if cc is not None:
-        zyg = None
-        for c in _codings(cc):
-            if c.get("system") == ALPSDX:
-                zyg = c.get("code")
-        for c in _codings(cc):
-            zyg = zyg or codes.answer_value("zygosity", c.get("system"), c.get("code"))
+        zyg = _coded_answer(cc, "zygosity")
         if zyg is None:
             st.warn(label, "component(53034-5)", f"allelic state {_cc_label(cc)} not mapped: zygosity unknown")
         else:
             data["zygosity"] = zyg
     cc, _ = _component_cc(res, "clinical_significance")
     if cc is not None:
-        cls = None
-        for c in _codings(cc):
-            if c.get("system") == ALPSDX:
-                cls = c.get("code")
-        for c in _codings(cc):
-            cls = cls or codes.answer_value("significance", c.get("system"), c.get("code"))
+        cls = _coded_answer(cc, "significance")
         if cls is None:
             text = str(cc.get("text") or "").lower().replace(" ", "_")
             cls = {"uncertain_significance": "vus", "variant_of_uncertain_significance": "vus"}.get(text, text)
